@@ -1,0 +1,1 @@
+"""The ``pxrdsolve`` command line: thin Typer commands over the core package."""

@@ -1,0 +1,49 @@
+"""The ``pxrdsolve`` Typer application: registers the commands, nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pxrdsolve import __version__
+
+app = typer.Typer(
+    name="pxrdsolve",
+    help=(
+        "Solve crystal structures from powder X-ray diffraction patterns, including nanocrystals.\n\n"
+        "Units: Q in Å⁻¹ (the canonical axis), 2θ in degrees, sizes and wavelengths in Å. "
+        "Exit status: 0 ok, 1 no confident answer, 2 unusable input."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pxrdsolve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """pxrdsolve command line."""
+
+
+def _register() -> None:
+    from pxrdsolve.cli import broaden, simulate
+
+    app.command("simulate")(simulate.simulate)
+    app.command("broaden")(broaden.broaden)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register()
+    app()

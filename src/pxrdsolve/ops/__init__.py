@@ -1,0 +1,1 @@
+"""Small tensor operations shared by the simulator and the model."""
