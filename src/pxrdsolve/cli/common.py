@@ -54,10 +54,15 @@ def handle_errors(func: F) -> F:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n)``; shows a rich progress bar only when stderr is a terminal."""
+def progress_bar(
+    total: int | None, description: str, quiet: bool = False
+) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n, total=None)``; a rich progress bar only when stderr is a terminal.
+
+    ``total`` may be unknown at first and given later through ``advance(0, total=N)``.
+    """
     if quiet or not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield lambda n=1, total=None: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -66,7 +71,13 @@ def progress_bar(total: int, description: str, quiet: bool = False) -> Iterator[
         console=stderr_console(),
     ) as prog:
         task = prog.add_task(description, total=total)
-        yield lambda n=1: prog.advance(task, n)
+
+        def advance(n: int = 1, total: int | None = None) -> None:
+            if total is not None:
+                prog.update(task, total=total)
+            prog.advance(task, n)
+
+        yield advance
 
 
 def emit_json(payload: Any) -> None:

@@ -1,0 +1,204 @@
+"""The pattern HDF5 file written by ``pxrdsolve simulate`` / ``broaden``.
+
+Layout (``format_version`` 1, ``kind = "pxrdsolve.patterns"``; ragged arrays stored flat, with
+per-structure counts, so millions of entries stream)::
+
+    attrs:  format_version, kind, software_version, config (JSON), n_done, complete
+    /structures/  id, formula, source, cif (strings, S); lattice (S,3,3) Å; num_atoms (S,);
+                  frac (N,3); atomic_numbers (N,); occupancy (N,)
+    /peaks/       num_peaks (S,); q_inv_angstrom, two_theta_deg, d_angstrom, intensity (relative,
+                  strongest = 100), f_squared (Σ|F|², electrons²), multiplicity (P,); hkl (P,3)
+    /profiles/    attrs grid, sizes_angstrom; for ``pxrdnet``: q_input (512), input (S,n_sizes,512),
+                  sigma_bins (S,n_sizes), q_eval (8192), eval (S,8192); for other grids:
+                  q_inv_angstrom (G), [two_theta_deg (G)], intensity (S,n_sizes,G)
+    /failures/    source, reason (strings)
+
+A file is written as ``NAME.partial`` and renamed when complete; ``n_done`` counts the input items
+(structures and failures) already handled, so a killed job resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from pxrdsolve import __version__
+from pxrdsolve.errors import FormatVersionError, InputError
+
+FORMAT_VERSION = 1
+KIND = "pxrdsolve.patterns"
+_STR = h5py.string_dtype("utf-8")
+_COUNTERS = ("structures", "atoms", "peaks", "failures")
+
+
+def json_dumps(obj: Any) -> str:
+    """JSON with infinities written as the string ``"inf"`` (valid JSON for any reader)."""
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, float) and not np.isfinite(v):
+            return "inf" if v > 0 else "-inf"
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [fix(x) for x in v]
+        return v
+
+    return json.dumps(fix(obj), sort_keys=True)
+
+
+def check_file(h5: h5py.File, path: str | os.PathLike, kind: str = KIND) -> dict:
+    """Validate ``kind``/``format_version`` of an open file and return its config."""
+    if h5.attrs.get("kind") != kind:
+        raise FormatVersionError(f"{path}: not a {kind} file (kind={h5.attrs.get('kind')!r})")
+    version = int(h5.attrs.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        raise FormatVersionError(
+            f"{path}: format_version {version} is not supported (this pxrdsolve reads {FORMAT_VERSION})"
+        )
+    return json.loads(h5.attrs["config"])
+
+
+def open_patterns(path: str | os.PathLike) -> h5py.File:
+    """Open a complete pattern file for reading (checks kind and version)."""
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError:
+        raise InputError(f"{path}: not a readable HDF5 file") from None
+    check_file(h5, path)
+    if not h5.attrs.get("complete", False):
+        h5.close()
+        raise InputError(f"{path}: incomplete file (rerun with --resume)")
+    return h5
+
+
+class PatternWriter:
+    """Streams structures, peaks and profiles into ``final.partial``; ``finish`` renames it."""
+
+    def __init__(self, final: str | os.PathLike, config: dict, profile_layout: dict[str, tuple], resume: bool):
+        self.final = Path(final)
+        self.partial = self.final.with_name(self.final.name + ".partial")
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        cfg = json_dumps(config)
+        if resume and self.partial.exists():
+            self.h5 = h5py.File(self.partial, "a")
+            old = self.h5.attrs.get("config")
+            if old != cfg:
+                self.h5.close()
+                raise InputError(f"{self.partial}: was written with another configuration; cannot resume")
+            self._truncate_to_commit()
+        else:
+            if self.partial.exists():
+                self.partial.unlink()
+            self.h5 = h5py.File(self.partial, "w")
+            self._create(cfg, profile_layout)
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def _create(self, cfg: str, profile_layout: dict[str, tuple]) -> None:
+        h5 = self.h5
+        h5.attrs.update(format_version=FORMAT_VERSION, kind=KIND, software_version=__version__, config=cfg,
+                        n_done=0, complete=False)
+        for name in _COUNTERS:
+            h5.attrs[f"n_{name}"] = 0
+        s = h5.create_group("structures")
+        for name in ("id", "formula", "source", "cif"):
+            s.create_dataset(name, (0,), maxshape=(None,), dtype=_STR, chunks=(256,),
+                             compression="gzip" if name == "cif" else None)
+        s.create_dataset("lattice", (0, 3, 3), maxshape=(None, 3, 3), dtype="f8", chunks=(256, 3, 3))
+        s.create_dataset("num_atoms", (0,), maxshape=(None,), dtype="i4", chunks=(1024,))
+        s.create_dataset("frac", (0, 3), maxshape=(None, 3), dtype="f8", chunks=(4096, 3))
+        s.create_dataset("atomic_numbers", (0,), maxshape=(None,), dtype="i2", chunks=(4096,))
+        s.create_dataset("occupancy", (0,), maxshape=(None,), dtype="f4", chunks=(4096,))
+        p = h5.create_group("peaks")
+        p.create_dataset("num_peaks", (0,), maxshape=(None,), dtype="i4", chunks=(1024,))
+        for name, dt in (("q_inv_angstrom", "f8"), ("two_theta_deg", "f8"), ("d_angstrom", "f8"),
+                         ("intensity", "f8"), ("f_squared", "f8"), ("multiplicity", "i4")):
+            p.create_dataset(name, (0,), maxshape=(None,), dtype=dt, chunks=(16384,))
+        p.create_dataset("hkl", (0, 3), maxshape=(None, 3), dtype="i2", chunks=(16384, 3))
+        g = h5.create_group("profiles")
+        for name, (shape, dtype, fixed) in profile_layout.items():
+            if fixed is not None:
+                g.create_dataset(name, data=fixed)
+            else:
+                rows = max(1, min(256, 2**20 // max(1, int(np.prod(shape)))))
+                g.create_dataset(name, (0, *shape), maxshape=(None, *shape), dtype=dtype,
+                                 chunks=(rows, *shape), compression="gzip", compression_opts=1)
+        f = h5.create_group("failures")
+        for name in ("source", "reason"):
+            f.create_dataset(name, (0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+
+    def _truncate_to_commit(self) -> None:
+        """Drop rows appended after the last committed batch (a job killed mid-batch)."""
+        h5 = self.h5
+        n = {name: int(h5.attrs[f"n_{name}"]) for name in _COUNTERS}
+        for ds in h5["structures"].values():
+            ds.resize(n["atoms"] if ds.name.split("/")[-1] in ("frac", "atomic_numbers", "occupancy")
+                      else n["structures"], axis=0)
+        for name, ds in h5["peaks"].items():
+            ds.resize(n["structures"] if name == "num_peaks" else n["peaks"], axis=0)
+        for ds in h5["profiles"].values():
+            if ds.maxshape[0] is None:
+                ds.resize(n["structures"], axis=0)
+        for ds in h5["failures"].values():
+            ds.resize(n["failures"], axis=0)
+
+    @property
+    def n_done(self) -> int:
+        return int(self.h5.attrs["n_done"])
+
+    # -- appending ------------------------------------------------------------------------------------
+    @staticmethod
+    def _append(ds: h5py.Dataset, data: np.ndarray | list) -> None:
+        n = len(data)
+        if n == 0:
+            return
+        start = ds.shape[0]
+        ds.resize(start + n, axis=0)
+        ds[start:] = data
+
+    def append(self, structures: dict[str, Any], peaks: dict[str, np.ndarray], profiles: dict[str, np.ndarray],
+               failures: list[tuple[str, str]], n_done: int) -> None:
+        """Append one batch and commit it (counters and ``n_done`` are written last)."""
+        h5 = self.h5
+        for name, data in structures.items():
+            self._append(h5["structures"][name], data)
+        for name, data in peaks.items():
+            self._append(h5["peaks"][name], data)
+        for name, data in profiles.items():
+            self._append(h5["profiles"][name], data)
+        self._append(h5["failures"]["source"], [f[0] for f in failures])
+        self._append(h5["failures"]["reason"], [f[1] for f in failures])
+        h5.attrs["n_structures"] = h5["structures"]["num_atoms"].shape[0]
+        h5.attrs["n_atoms"] = h5["structures"]["frac"].shape[0]
+        h5.attrs["n_peaks"] = h5["peaks"]["q_inv_angstrom"].shape[0]
+        h5.attrs["n_failures"] = h5["failures"]["source"].shape[0]
+        h5.attrs["n_done"] = n_done
+        h5.flush()
+
+    def finish(self, extra_attrs: dict[str, Any] | None = None) -> None:
+        """Mark complete, close and rename ``.partial`` to the final name."""
+        self.h5.attrs["complete"] = True
+        for k, v in (extra_attrs or {}).items():
+            self.h5.attrs[k] = v
+        self.h5.close()
+        os.replace(self.partial, self.final)
+
+    def close(self) -> None:
+        if self.h5.id.valid:
+            self.h5.close()
+
+
+def read_peaks(h5: h5py.File) -> dict[str, np.ndarray]:
+    """All peaks as flat arrays plus ``offsets`` (S+1,)."""
+    g = h5["peaks"]
+    out = {name: g[name][()] for name in g}
+    out["offsets"] = np.concatenate([[0], np.cumsum(out["num_peaks"])])
+    return out
+
+
+def read_strings(ds: h5py.Dataset) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]

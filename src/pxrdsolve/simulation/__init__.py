@@ -1,0 +1,1 @@
+"""Batch jobs over many structures: ``simulate`` (structures → peaks + patterns), ``broaden``, merge."""
