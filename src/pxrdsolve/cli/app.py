@@ -36,14 +36,21 @@ def _root(
     """pxrdsolve command line."""
 
 
-def _register() -> None:
-    from pxrdsolve.cli import broaden, simulate
+_registered = False
 
-    app.command("simulate")(simulate.simulate)
-    app.command("broaden")(broaden.broaden)
+
+def register() -> typer.Typer:
+    """Add the commands to :data:`app` (once) and return it."""
+    global _registered
+    if not _registered:
+        from pxrdsolve.cli import broaden, simulate
+
+        app.command("simulate")(simulate.simulate)
+        app.command("broaden")(broaden.broaden)
+        _registered = True
+    return app
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register()
-    app()
+    register()()

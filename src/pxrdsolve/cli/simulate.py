@@ -25,8 +25,9 @@ def simulate(
     instrument_eta: t.InstrumentEta = 0.0,
     noise: t.Noise = None,
     seed: t.Seed = 0,
-    cell: Annotated[str, typer.Option("--cell", help="Cell to simulate: as-is, conventional or primitive "
-                                                     "(spglib, symprec 0.01). Patterns do not depend on it.")] = "as-is",
+    cell: Annotated[str, typer.Option("--cell", help="Cell to simulate: auto (conventional standard cell for "
+                                     "the pxrdnet grid, as PXRDNet; as given otherwise), as-is, conventional or "
+                                     "primitive (spglib, symprec 0.01).")] = "auto",
     sticks_only: Annotated[bool, typer.Option("--sticks-only", help="Store peaks only, no profiles.")] = False,
     output_format: Annotated[str, typer.Option("--format", help="h5 (one file) or xy (a folder of "
                                                                 "two-column files).")] = "h5",

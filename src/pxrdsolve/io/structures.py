@@ -21,7 +21,7 @@ from pxrdsolve.errors import InputError
 
 CIF_SUFFIXES = (".cif", ".mcif")
 DEFAULT_MAX_ATOMS = 500
-CELL_CHOICES = ("as-is", "conventional", "primitive")
+CELL_CHOICES = ("auto", "as-is", "conventional", "primitive")
 
 
 class StructureError(ValueError):
@@ -121,7 +121,10 @@ def structure_to_record(structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> Crysta
 
 
 def parse_item(item: StructureItem, cell: str = "as-is", max_atoms: int = DEFAULT_MAX_ATOMS) -> ParsedStructure:
-    """Parse one item; raises :class:`StructureError` naming the reason."""
+    """Parse one item; raises :class:`StructureError` naming the reason.
+
+    ``cell``: ``as-is``, ``conventional`` or ``primitive`` (spglib standard cells, symprec 0.01).
+    """
     if item.cif_text is None:
         try:
             text = Path(item.path or item.source).read_text(encoding="utf-8", errors="replace")
@@ -151,6 +154,11 @@ def _parse_cif(text: str):
     if not structures:
         raise StructureError("CIF holds no structure")
     return structures[0]
+
+
+def standardise(structure, cell: str):
+    """The conventional or primitive standard cell (spglib, symprec 0.01); the input if spglib fails."""
+    return _standardise(structure, cell)
 
 
 def _standardise(structure, cell: str):

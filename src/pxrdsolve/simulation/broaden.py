@@ -62,6 +62,7 @@ def run_broaden(
             sizes_angstrom=tuple(float(s) for s in old_sim["sizes_angstrom"]),
             instrument_fwhm_q=old_sim["instrument_fwhm_q"], instrument_eta=old_sim["instrument_eta"],
             noise_std=old_sim["noise_std"], seed=old_sim["seed"], cell=old_sim["cell"],
+            max_atoms=old_sim["max_atoms"], sticks_only=old_sim["sticks_only"],
         )
         config = replace(base, sticks_only=False, **changes)
         if config.peak_q_max() > base.peak_q_max() * 1.0001 and config.grid_spec.kind != "pxrdnet":

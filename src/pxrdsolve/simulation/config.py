@@ -31,7 +31,7 @@ class SimulateConfig:
     instrument_eta: float = 0.0
     noise_std: float | None = None
     seed: int = 0
-    cell: str = "as-is"
+    cell: str = "auto"
     max_atoms: int = DEFAULT_MAX_ATOMS
     sticks_only: bool = field(default=False)
 
@@ -52,6 +52,13 @@ class SimulateConfig:
             no_size = all(math.isinf(s) for s in self.sizes_angstrom)
             if no_size and self.instrument_fwhm_q == 0:
                 raise InputError("a continuous pattern needs a finite --size or an --instrument-fwhm")
+
+    @property
+    def effective_cell(self) -> str:
+        """``auto``: the conventional standard cell for ``pxrdnet`` (as PXRDNet does), else as given."""
+        if self.cell != "auto":
+            return self.cell
+        return "conventional" if self.grid_spec.kind == "pxrdnet" else "as-is"
 
     @property
     def grid_spec(self) -> GridSpec:

@@ -129,7 +129,7 @@ def run_simulate(
             bad: list[tuple[str, str]] = []
             for j, item in enumerate(chunk):
                 try:
-                    parsed.append(parse_item(item, config.cell, config.max_atoms))
+                    parsed.append(parse_item(item, config.effective_cell, config.max_atoms))
                     gidx.append(start + b0 + j)
                 except StructureError as exc:
                     bad.append((item.source, str(exc)))

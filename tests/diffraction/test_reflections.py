@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import torch
+
+from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
+
+
+def test_simple_cubic_positions_match_analytic():
+    a = 4.0
+    lat = torch.eye(3, dtype=torch.float64)[None] * a
+    refl = enumerate_reflections(lat, q_max_inv_angstrom=2 * math.pi * math.sqrt(3.0) / a * 1.0001)
+    q = q_of_hkl(lat, refl.hkl, refl.crystal_index)
+    expected = 2 * math.pi * torch.linalg.norm(refl.hkl.double(), dim=1) / a
+    assert torch.allclose(q, expected, atol=1e-12)
+    # half space of {100}, {110}, {111}: 3 + 6 + 4 reflections
+    assert len(q) == 13
+    assert sorted(set(np.round(q.numpy() * a / (2 * math.pi), 6))) == [1.0, round(math.sqrt(2), 6),
+                                                                     round(math.sqrt(3), 6)]
+
+
+def test_enumeration_matches_brute_force_for_triclinic_cell():
+    rng = np.random.default_rng(3)
+    lat = torch.tensor(np.diag([4.1, 5.3, 6.7]) + rng.uniform(-1.2, 1.2, (3, 3)))[None]
+    q_max = 4.0
+    refl = enumerate_reflections(lat, q_max)
+    recip = torch.linalg.inv(lat[0]).T
+    found = set()
+    for h, k, l_ in itertools.product(range(-15, 16), repeat=3):
+        if (h, k, l_) == (0, 0, 0):
+            continue
+        g = torch.tensor([h, k, l_], dtype=torch.float64) @ recip
+        if 2 * math.pi * float(torch.linalg.norm(g)) <= q_max:
+            first = next(v for v in (h, k, l_) if v != 0)
+            if first > 0:
+                found.add((h, k, l_))
+    got = {tuple(v) for v in refl.hkl.tolist()}
+    assert got == found
+
+
+def test_batched_enumeration_equals_individual():
+    lats = torch.stack([torch.eye(3) * 3.0, torch.diag(torch.tensor([3.0, 4.0, 9.0]))]).double()
+    both = enumerate_reflections(lats, 3.5)
+    for b in range(2):
+        alone = enumerate_reflections(lats[b : b + 1], 3.5)
+        mine = both.hkl[both.crystal_index == b]
+        assert torch.equal(mine, alone.hkl)

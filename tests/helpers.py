@@ -1,0 +1,39 @@
+"""Shared test helpers (import as ``from helpers import ...``): small crystals, fixture paths."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from pxrdsolve.crystal import CrystalRecord
+
+DATA = Path(__file__).parent / "data"
+EXAMPLES = Path(__file__).parents[1] / "examples" / "structures"
+
+
+def record(lattice, frac, z, occ=None, b_iso=None) -> CrystalRecord:
+    frac = np.asarray(frac, float).reshape(-1, 3)
+    n = len(frac)
+    return CrystalRecord(np.asarray(lattice, float), frac, np.asarray(z),
+                         np.ones(n) if occ is None else np.asarray(occ, float),
+                         None if b_iso is None else np.asarray(b_iso, float))
+
+
+def structure_from_cif(text: str):
+    from pymatgen.io.cif import CifParser
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CifParser.from_str(text).parse_structures(primitive=False)[0]
+
+
+def triclinic_record(seed: int = 0, n_atoms: int = 5) -> CrystalRecord:
+    """A random low-symmetry cell (Å) with random atoms."""
+    rng = np.random.default_rng(seed)
+    lat = np.diag(rng.uniform(4.0, 7.0, 3)) + rng.uniform(-1.0, 1.0, (3, 3))
+    frac = rng.random((n_atoms, 3))
+    z = rng.choice([8, 12, 14, 22, 26, 38, 56], n_atoms)
+    return record(lat, frac, z)
+
