@@ -43,10 +43,11 @@ def register() -> typer.Typer:
     """Add the commands to :data:`app` (once) and return it."""
     global _registered
     if not _registered:
-        from pxrdsolve.cli import broaden, simulate
+        from pxrdsolve.cli import broaden, inspect, simulate
 
         app.command("simulate")(simulate.simulate)
         app.command("broaden")(broaden.broaden)
+        app.command("inspect")(inspect.inspect)
         _registered = True
     return app
 

@@ -13,7 +13,8 @@ has the width of the one before).  Methods:
 
 Sub-bins (or points) without data inside the measured range - data coarser than the grid - are
 interpolated.  ``mask[i]`` is True only when the whole bin (the point, for ``interp``) lies inside the
-measured Q range and no data gap (wider than 3 median steps and than a sub-bin) touches it; masked
+measured Q range and every sub-bin edge has data within 3 median data steps (so a gap in the data
+is masked, while data coarser than the grid are interpolated); masked
 values are 0 and carry no information (never "measured zero").
 """
 
@@ -73,8 +74,7 @@ def resample_to_grid(
     edges = bin_edges(grid)
     data_step = float(np.median(np.diff(q))) if q.size > 1 else 0.0
     if method == "interp":
-        width = np.diff(edges)
-        mask = _covered(q, grid, np.maximum(width, 3.0 * data_step))
+        mask = _covered(q, grid, np.full(grid.size, 3.0 * data_step))
         values = np.where(mask, np.interp(grid, q, y), 0.0)
         return values, mask
     sub = 1 if method == "mean" else max(int(subdivisions), 1)
@@ -82,8 +82,7 @@ def resample_to_grid(
     fine_edges = (edges[:-1, None] + np.diff(edges)[:, None] * fractions[None, :-1]).ravel()
     fine_edges = np.append(fine_edges, edges[-1])
     fine = _bin_means(q, y, fine_edges).reshape(grid.size, sub)
-    fine_width = np.diff(fine_edges)
-    tol = np.maximum(fine_width, 3.0 * data_step)
+    tol = np.full(fine_edges.size - 1, 3.0 * data_step)
     left_ok = _covered(q, fine_edges[:-1], tol).reshape(grid.size, sub)
     right_ok = _covered(q, fine_edges[1:] - 1e-12 * np.abs(fine_edges[1:]), tol).reshape(grid.size, sub)
     centre_ok = _covered(q, 0.5 * (fine_edges[:-1] + fine_edges[1:]), tol).reshape(grid.size, sub)

@@ -49,8 +49,12 @@ def _doublet(pattern: MeasuredPattern) -> tuple[float, float] | None:
 
 
 def fit_peak_widths(
-    q_inv_angstrom: np.ndarray, intensity: np.ndarray, *, doublet: tuple[float, float] | None = None,
-    max_peaks: int = 10, background: np.ndarray | None = None,
+    q_inv_angstrom: np.ndarray,
+    intensity: np.ndarray,
+    *,
+    doublet: tuple[float, float] | None = None,
+    max_peaks: int = 10,
+    background: np.ndarray | None = None,
 ) -> list[PeakFit]:
     """Fitted widths of the strongest peaks of a pattern (background removed by SNIP if not given)."""
     q = np.asarray(q_inv_angstrom, dtype=float)
@@ -96,7 +100,12 @@ def size_from_widths(
     if x.size >= 2:
         err = max(err, float(np.std(y, ddof=1)) / math.sqrt(x.size))
     tau = size_from_fwhm_q(mean)
-    return tau, tau * math.hypot(err / mean, SHAPE_FLOOR), ("mean-fwhm" if x.size > 1 else "single-peak"), None
+    return (
+        tau,
+        tau * math.hypot(err / mean, SHAPE_FLOOR),
+        ("mean-fwhm" if x.size > 1 else "single-peak"),
+        None,
+    )
 
 
 def estimate_size(
@@ -135,10 +144,17 @@ def estimate_size(
             f"data step (FWHM {narrowest:.4g} Å⁻¹, size above ~{limit:.0f} Å)"
         )
     tau, err, method, strain = size_from_widths(
-        np.array([p.q_inv_angstrom for p in usable]), np.array([p.fwhm_size_q for p in usable]),
+        np.array([p.q_inv_angstrom for p in usable]),
+        np.array([p.fwhm_size_q for p in usable]),
         np.array(sigmas),
     )
     return SizeEstimate(
-        size_angstrom=tau, uncertainty_angstrom=err, column_length_angstrom=2.0 * tau, method=method,
-        n_peaks=len(usable), strain=strain, instrument_fwhm_q=float(instrument_fwhm_q), peaks=tuple(usable),
+        size_angstrom=tau,
+        uncertainty_angstrom=err,
+        column_length_angstrom=2.0 * tau,
+        method=method,
+        n_peaks=len(usable),
+        strain=strain,
+        instrument_fwhm_q=float(instrument_fwhm_q),
+        peaks=tuple(usable),
     )

@@ -77,8 +77,13 @@ class PeakWidth:
     eta: float
 
     def to_json(self) -> dict[str, float]:
-        return {"q_inv_angstrom": self.q_inv_angstrom, "fwhm_q": self.fwhm_q,
-                "fwhm_size_q": self.fwhm_size_q, "height": self.height, "eta": self.eta}
+        return {
+            "q_inv_angstrom": self.q_inv_angstrom,
+            "fwhm_q": self.fwhm_q,
+            "fwhm_size_q": self.fwhm_size_q,
+            "height": self.height,
+            "eta": self.eta,
+        }
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,7 @@ def _decide_axis(raw: RawColumns, path: Path, user_axis: str | None, warnings: l
     """(axis, guessed)."""
     if raw.axis is not None and raw.axis_explicit:
         if user_axis is not None and user_axis != raw.axis:
-            raise InputError(
-                f"{path}: the file gives {_AXIS_WORDS[raw.axis]} data but --axis {user_axis} was passed"
-            )
+            raise InputError(f"{path}: the file gives {_AXIS_WORDS[raw.axis]} data but --axis {user_axis} was passed")
         return raw.axis, False
     if user_axis is not None:
         if raw.axis is not None and raw.axis != user_axis:
@@ -80,9 +78,7 @@ def _decide_axis(raw: RawColumns, path: Path, user_axis: str | None, warnings: l
     if x_max > TWO_THETA_GUESS_MIN_DEG:
         warnings.append(f"axis not stated: x up to {x_max:g} taken as 2θ in degrees (pass --axis to override)")
         return "2theta", True
-    raise InputError(
-        f"{path}: cannot tell whether x (up to {x_max:g}) is 2θ, Q or d: pass --axis 2theta, q or d"
-    )
+    raise InputError(f"{path}: cannot tell whether x (up to {x_max:g}) is 2θ, Q or d: pass --axis 2theta, q or d")
 
 
 def _check_finite(raw: RawColumns, path: Path) -> None:
@@ -219,8 +215,14 @@ def finalize_pattern(
     metadata["wavelength_source"] = source
     metadata["axis_guessed"] = guessed
     return MeasuredPattern(
-        q_inv_angstrom=q, intensity=y, esd=esd,
+        q_inv_angstrom=q,
+        intensity=y,
+        esd=esd,
         wavelength_angstrom=None if radiation is None else radiation.wavelength_angstrom,
-        radiation=radiation, source_axis=chosen_axis, two_theta_deg=two_theta, path=str(path),
-        metadata=metadata, warnings=tuple(warnings),
+        radiation=radiation,
+        source_axis=chosen_axis,
+        two_theta_deg=two_theta,
+        path=str(path),
+        metadata=metadata,
+        warnings=tuple(warnings),
     )

@@ -29,8 +29,9 @@ _BANK = re.compile(r"^BANK\s+\d", re.MULTILINE)
 
 
 def _convert_advice(path: Path, what: str) -> InputError:
-    return InputError(f"{path}: {what} files are not read: export the scan as .xy (2θ, intensity) "
-                      "or .xrdml and pass --wavelength")
+    return InputError(
+        f"{path}: {what} files are not read: export the scan as .xy (2θ, intensity) or .xrdml and pass --wavelength"
+    )
 
 
 def sniff_format(path: Path, data: bytes) -> str:

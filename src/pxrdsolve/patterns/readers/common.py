@@ -122,5 +122,4 @@ def doublet_radiation(lam1: float, lam2: float, ratio: float, name: str | None =
     """Kα1 + Kα2 radiation: wavelengths in Å, ``ratio`` = I(Kα2)/I(Kα1)."""
     first = radiation_from_wavelength(lam1)
     radiation_from_wavelength(lam2)
-    return Radiation(name or f"{lam1:g}+{lam2:g}A", (first.wavelength_angstrom, float(lam2)),
-                     (1.0, float(ratio)))
+    return Radiation(name or f"{lam1:g}+{lam2:g}A", (first.wavelength_angstrom, float(lam2)), (1.0, float(ratio)))

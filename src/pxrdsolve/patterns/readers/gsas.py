@@ -147,7 +147,15 @@ def read_gsas(text: str, path: Path) -> RawColumns:
     radiation, more = find_radiation(header)
     metadata = {"format": "gsas", "bank": bank_line.strip(), "title": lines[0].strip()[:80]}
     return RawColumns(
-        x=np.asarray(x, dtype=float), intensity=np.asarray(y, dtype=float), esd=esd, axis="2theta",
-        axis_explicit=True, radiation=radiation, wavelength_source=None if radiation is None else "header",
-        format="gsas", line_numbers=line_numbers, metadata=metadata, warnings=tuple(warnings + more),
+        x=np.asarray(x, dtype=float),
+        intensity=np.asarray(y, dtype=float),
+        esd=esd,
+        axis="2theta",
+        axis_explicit=True,
+        radiation=radiation,
+        wavelength_source=None if radiation is None else "header",
+        format="gsas",
+        line_numbers=line_numbers,
+        metadata=metadata,
+        warnings=tuple(warnings + more),
     )

@@ -24,10 +24,19 @@ from pxrdsolve.errors import InputError
 from pxrdsolve.patterns.readers.cif import CifBlock, CifLoop, parse_cif
 from pxrdsolve.patterns.readers.common import RawColumns, parse_esd_number, radiation_from_wavelength
 
-Y_TAGS = ("_pd_meas_counts_total", "_pd_meas_intensity_total", "_pd_proc_intensity_total",
-          "_pd_proc_intensity_net")
-X_TAGS = (("_pd_proc_2theta_corrected", "2theta"), ("_pd_meas_2theta_scan", "2theta"),
-          ("_pd_meas_angle_2theta", "2theta"), ("_pd_proc_d_spacing", "d"), ("_pd_proc_recip_len_q", "q"))
+Y_TAGS = (
+    "_pd_meas_counts_total",
+    "_pd_meas_intensity_total",
+    "_pd_proc_intensity_total",
+    "_pd_proc_intensity_net",
+)
+X_TAGS = (
+    ("_pd_proc_2theta_corrected", "2theta"),
+    ("_pd_meas_2theta_scan", "2theta"),
+    ("_pd_meas_angle_2theta", "2theta"),
+    ("_pd_proc_d_spacing", "d"),
+    ("_pd_proc_recip_len_q", "q"),
+)
 
 
 def _numbers(values: list[str], lines: list[int], path: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +75,10 @@ def _implicit_axis(block: CifBlock, y_tag: str, n: int, warnings: list[str]) -> 
         except ValueError:
             x1 = math.nan
         if math.isfinite(x1) and abs(x[-1] - x1) > 0.5 * dx:
-            warnings.append(f"_pd_{kind}_2theta_range_max {x1:g} disagrees with {n} points from "
-                            f"{x0:g} in steps of {dx:g} (last {x[-1]:g}); min and inc used")
+            warnings.append(
+                f"_pd_{kind}_2theta_range_max {x1:g} disagrees with {n} points from "
+                f"{x0:g} in steps of {dx:g} (last {x[-1]:g}); min and inc used"
+            )
         return x
     return None
 
@@ -76,13 +87,17 @@ def _wavelength(block: CifBlock, path: Path) -> tuple[Radiation | None, str | No
     loop = block.find_loop("_diffrn_radiation_wavelength")
     if loop is not None and loop.complete and len(loop.column("_diffrn_radiation_wavelength")[0]) > 1:
         lams = [parse_esd_number(v)[0] for v in loop.column("_diffrn_radiation_wavelength")[0]]
-        wts = ([parse_esd_number(v)[0] for v in loop.column("_diffrn_radiation_wavelength_wt")[0]]
-               if "_diffrn_radiation_wavelength_wt" in loop.tags else [1.0] + [0.5] * (len(lams) - 1))
+        wts = (
+            [parse_esd_number(v)[0] for v in loop.column("_diffrn_radiation_wavelength_wt")[0]]
+            if "_diffrn_radiation_wavelength_wt" in loop.tags
+            else [1.0] + [0.5] * (len(lams) - 1)
+        )
         if all(math.isfinite(v) for v in lams + wts) and wts[0] > 0:
             for lam in lams:
                 radiation_from_wavelength(lam)
-            return Radiation("+".join(f"{v:g}" for v in lams) + "A", tuple(lams),
-                             tuple(w / wts[0] for w in wts)), "_diffrn_radiation_wavelength"
+            return Radiation(
+                "+".join(f"{v:g}" for v in lams) + "A", tuple(lams), tuple(w / wts[0] for w in wts)
+            ), "_diffrn_radiation_wavelength"
     for tag in ("_diffrn_radiation_wavelength", "_pd_proc_wavelength"):
         text = block.get(tag)
         if text is None:
@@ -118,8 +133,10 @@ def read_pdcif(text: str, path: Path) -> RawColumns:
     if len(profiles) > 1:
         warnings.append(f"{len(profiles)} profiles in the file: read data_{block.name}")
     if not loop.complete:
-        raise InputError(f"{path}: the loop at line {loop.line} has {len(loop.values)} values, "
-                         f"not a multiple of its {len(loop.tags)} columns")
+        raise InputError(
+            f"{path}: the loop at line {loop.line} has {len(loop.values)} values, "
+            f"not a multiple of its {len(loop.tags)} columns"
+        )
     y_values, lines = loop.column(y_tag)
     y, y_esd = _numbers(y_values, lines, path, y_tag)
     axis = None
@@ -130,8 +147,9 @@ def read_pdcif(text: str, path: Path) -> RawColumns:
     else:
         x = _implicit_axis(block, y_tag, len(y), warnings)
         if x is None:
-            raise InputError(f"{path}: the profile in data_{block.name} has no 2θ column and no "
-                             "_pd_meas_2theta_range_min/inc")
+            raise InputError(
+                f"{path}: the profile in data_{block.name} has no 2θ column and no _pd_meas_2theta_range_min/inc"
+            )
         axis = "2theta"
     esd = None
     if np.all(np.isfinite(y_esd)):
@@ -151,13 +169,26 @@ def read_pdcif(text: str, path: Path) -> RawColumns:
             radiation, source, where = found[0]
             source = f"{source} in data_{where.name}"
             if len({round(r.wavelength_angstrom, 5) for r, _, _ in found}) > 1:
-                warnings.append(f"several wavelengths in the file: used {radiation.wavelength_angstrom:g} Å "
-                                f"from data_{where.name}")
-    metadata = {"format": "pdcif", "block": block.name, "intensity_tag": y_tag,
-                "x_tag": x_tag[0] if x_tag else "implicit 2θ range",
-                "radiation_type": block.get("_diffrn_radiation_type")}
+                warnings.append(
+                    f"several wavelengths in the file: used {radiation.wavelength_angstrom:g} Å from data_{where.name}"
+                )
+    metadata = {
+        "format": "pdcif",
+        "block": block.name,
+        "intensity_tag": y_tag,
+        "x_tag": x_tag[0] if x_tag else "implicit 2θ range",
+        "radiation_type": block.get("_diffrn_radiation_type"),
+    }
     return RawColumns(
-        x=x, intensity=y, esd=esd, axis=axis, axis_explicit=True, radiation=radiation,
-        wavelength_source=source, format="pdcif", line_numbers=np.asarray(lines), metadata=metadata,
+        x=x,
+        intensity=y,
+        esd=esd,
+        axis=axis,
+        axis_explicit=True,
+        radiation=radiation,
+        wavelength_source=source,
+        format="pdcif",
+        line_numbers=np.asarray(lines),
+        metadata=metadata,
         warnings=tuple(warnings),
     )

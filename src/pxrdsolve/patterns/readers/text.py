@@ -188,8 +188,15 @@ def read_text(text: str, path: Path) -> RawColumns:
     axis = find_axis_hint(comments, header, last_comment)
     metadata["header"] = (comments + header)[:20]
     return RawColumns(
-        x=data[:, 0], intensity=data[:, 1], esd=esd, axis=axis, axis_explicit=False,
-        radiation=radiation, wavelength_source=None if radiation is None else "header",
-        format=str(metadata["format"]), line_numbers=np.asarray(line_numbers), metadata=metadata,
+        x=data[:, 0],
+        intensity=data[:, 1],
+        esd=esd,
+        axis=axis,
+        axis_explicit=False,
+        radiation=radiation,
+        wavelength_source=None if radiation is None else "header",
+        format=str(metadata["format"]),
+        line_numbers=np.asarray(line_numbers),
+        metadata=metadata,
         warnings=tuple(warnings),
     )

@@ -103,10 +103,21 @@ def read_xrdml(text: str, path: Path) -> RawColumns:
         stop = _float(_child(pos, "endPosition"), path, "2Theta endPosition")
         x = np.linspace(start, stop, y.size)
     radiation = _radiation(measurement, path)
-    metadata = {"format": "xrdml", "scan_axis": scan.attrib.get("scanAxis"),
-                "intensity_unit": y_node.attrib.get("unit"), "y_element": _local(y_node.tag)}
+    metadata = {
+        "format": "xrdml",
+        "scan_axis": scan.attrib.get("scanAxis"),
+        "intensity_unit": y_node.attrib.get("unit"),
+        "y_element": _local(y_node.tag),
+    }
     return RawColumns(
-        x=x, intensity=y, esd=None, axis="2theta", axis_explicit=True, radiation=radiation,
-        wavelength_source=None if radiation is None else "usedWavelength", format="xrdml",
-        metadata=metadata, warnings=tuple(warnings),
+        x=x,
+        intensity=y,
+        esd=None,
+        axis="2theta",
+        axis_explicit=True,
+        radiation=radiation,
+        wavelength_source=None if radiation is None else "usedWavelength",
+        format="xrdml",
+        metadata=metadata,
+        warnings=tuple(warnings),
     )
