@@ -6,13 +6,21 @@ import math
 import numpy as np
 import torch
 
-from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
+from helpers import record
+from pxrdsolve.crystal import batch_from_records
+from pxrdsolve.diffraction.reflections import q_of_hkl
+from pxrdsolve.diffraction.structure_factors import box_reflections
+
+
+def enumerate_reflections(lattice, q_max):
+    recs = [record(lat.numpy(), [[0, 0, 0]], [14]) for lat in lattice]
+    return box_reflections(batch_from_records(recs), q_max)[0]
 
 
 def test_simple_cubic_positions_match_analytic():
     a = 4.0
     lat = torch.eye(3, dtype=torch.float64)[None] * a
-    refl = enumerate_reflections(lat, q_max_inv_angstrom=2 * math.pi * math.sqrt(3.0) / a * 1.0001)
+    refl = enumerate_reflections(lat, 2 * math.pi * math.sqrt(3.0) / a * 1.0001)
     q = q_of_hkl(lat, refl.hkl, refl.crystal_index)
     expected = 2 * math.pi * torch.linalg.norm(refl.hkl.double(), dim=1) / a
     assert torch.allclose(q, expected, atol=1e-12)

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import torch
 
 from pxrdsolve.crystal import CrystalBatch
-from pxrdsolve.diffraction.form_factors import check_elements, form_factor
-from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
-from pxrdsolve.ops.scatter import repeat_segments, scatter_max, scatter_sum, segment_offsets
+from pxrdsolve.diffraction.form_factors import check_elements
+from pxrdsolve.diffraction.reflections import q_of_hkl
+from pxrdsolve.diffraction.structure_factors import box_reflections
+from pxrdsolve.ops.scatter import scatter_max, scatter_sum, segment_offsets
 
 TWO_THETA_MERGE_TOL_DEG = 1e-5
 MIN_RELATIVE_INTENSITY = 1e-5
-_PAIR_CHUNK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -86,74 +86,6 @@ def lorentz_polarisation(q_inv_angstrom: torch.Tensor, wavelength_angstrom: floa
     return (1.0 + cos_2t**2) / (sin_t**2 * cos_t)
 
 
-def _element_slots(crystals: CrystalBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Distinct elements per crystal: (slot of each atom (N,), Z of each slot (S,), slots per crystal (B,))."""
-    batch = crystals.batch
-    key = batch * 256 + crystals.atomic_numbers
-    uniq, inverse = torch.unique(key, return_inverse=True)  # sorted: by crystal, then Z
-    slot_crystal = torch.div(uniq, 256, rounding_mode="floor")
-    slots_per_crystal = torch.bincount(slot_crystal, minlength=crystals.num_crystals)
-    return inverse, uniq % 256, slots_per_crystal
-
-
-def structure_factor_squared(
-    crystals: CrystalBatch,
-    hkl: torch.Tensor,
-    crystal_index: torch.Tensor,
-    q_inv_angstrom: torch.Tensor,
-    compute_dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """|F(hkl)|² (electrons²) for each reflection; differentiable in ``frac`` and ``q``.
-
-    F = Σ_elements f_e(s) · Σ_{atoms j of e} occ_j exp(−B_j s²) exp(2πi h·r_j).  Form factors are
-    evaluated once per (reflection, element) and phases once per (reflection, atom).  The phase
-    h·r is reduced modulo 1 in the input precision before the trigonometric functions, so a
-    float32 ``compute_dtype`` keeps |F|² accurate to ~1e-6 relative.
-    """
-    dtype = compute_dtype or crystals.frac.dtype
-    n_refl = hkl.shape[0]
-    if n_refl == 0:
-        return q_inv_angstrom.new_zeros(0)
-    s2 = ((q_inv_angstrom / (4.0 * math.pi)) ** 2).to(dtype)
-    atom_slot, slot_z, slots_per_crystal = _element_slots(crystals)
-    slot_offsets = segment_offsets(slots_per_crystal)
-    atom_local_slot = atom_slot - slot_offsets[crystals.batch]
-    has_dw = bool((crystals.b_iso != 0).any())
-    weight = crystals.occupancy.to(dtype)
-    atoms_per_refl = crystals.num_atoms[crystal_index]
-    slots_per_refl = slots_per_crystal[crystal_index]
-    atom_offsets = crystals.atom_offsets
-    out = []
-    cum = torch.cumsum(atoms_per_refl, 0)
-    start = 0
-    while start < n_refl:  # chunks keep the (reflection, atom) pair arrays bounded
-        base = int(cum[start - 1]) if start > 0 else 0
-        stop = int(torch.searchsorted(cum, torch.tensor(base + _PAIR_CHUNK, device=cum.device), right=True))
-        stop = max(stop, start + 1)
-        sl = slice(start, stop)
-        n = stop - start
-        seg, pos = repeat_segments(atoms_per_refl[sl])  # (reflection, atom) pairs
-        atom = atom_offsets[crystal_index[sl]][seg] + pos
-        hx = (hkl[sl][seg].to(crystals.frac.dtype) * crystals.frac[atom]).sum(-1)
-        phase = (2.0 * math.pi) * (hx - torch.floor(hx.detach())).to(dtype)
-        w = weight[atom]
-        if has_dw:
-            w = w * torch.exp(-crystals.b_iso[atom].to(dtype) * s2[sl][seg])
-        # partial sums per (reflection, element slot)
-        slot_off = segment_offsets(slots_per_refl[sl])
-        pair_slot = slot_off[seg] + atom_local_slot[atom]
-        n_pair_slots = int(slot_off[-1])
-        s_re = scatter_sum(w * torch.cos(phase), pair_slot, n_pair_slots)
-        s_im = scatter_sum(w * torch.sin(phase), pair_slot, n_pair_slots)
-        rs, ls = repeat_segments(slots_per_refl[sl])
-        z = slot_z[slot_offsets[crystal_index[sl]][rs] + ls]
-        f = form_factor(z, s2[sl][rs])
-        out.append(torch.stack([scatter_sum(f * s_re, rs, n), scatter_sum(f * s_im, rs, n)], dim=1))
-        start = stop
-    fc = torch.cat(out).to(q_inv_angstrom.dtype)
-    return fc[:, 0] ** 2 + fc[:, 1] ** 2
-
-
 def compute_peaks(
     crystals: CrystalBatch,
     wavelength_angstrom: float = 1.54184,
@@ -176,11 +108,10 @@ def compute_peaks(
     q_limit = 4.0 * math.pi / lam * (1.0 - 1e-12)
     q_max = q_limit if q_max_inv_angstrom is None else min(float(q_max_inv_angstrom), q_limit)
     bsz = crystals.num_crystals
-    refl = enumerate_reflections(crystals.lattice, q_max, q_min_inv_angstrom)
-    q = q_of_hkl(crystals.lattice, refl.hkl, refl.crystal_index)
-    pos = q > 0
-    hkl, cidx, q = refl.hkl[pos], refl.crystal_index[pos], q[pos]
-    fsq = 2.0 * structure_factor_squared(crystals, hkl, cidx, q, compute_dtype)  # both Friedel mates
+    refl, fsq = box_reflections(crystals, q_max, q_min_inv_angstrom, compute_dtype)
+    hkl, cidx = refl.hkl, refl.crystal_index
+    q = q_of_hkl(crystals.lattice, hkl, cidx)
+    fsq = 2.0 * fsq  # both Friedel mates
     inten = fsq * lorentz_polarisation(q, lam)
 
     # merge: group by (crystal, round(2θ / tol)), ordered by Q inside a group

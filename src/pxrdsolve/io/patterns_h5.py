@@ -192,6 +192,40 @@ class PatternWriter:
             self.h5.close()
 
 
+_ATOM_FIELDS = ("frac", "atomic_numbers", "occupancy")
+
+
+class RowReader:
+    """Reads structures [lo, hi) of an open pattern file: structure, peak and profile rows.
+
+    Offsets of the ragged arrays are computed once, so reading a file in chunks stays linear and
+    memory stays bounded by the chunk size.
+    """
+
+    def __init__(self, h5: h5py.File):
+        self.h5 = h5
+        self.atom_off = np.concatenate([[0], np.cumsum(h5["structures"]["num_atoms"][()])])
+        self.peak_off = np.concatenate([[0], np.cumsum(h5["peaks"]["num_peaks"][()])])
+        self.n = len(self.atom_off) - 1
+
+    def rows(self, lo: int, hi: int) -> tuple[dict, dict, dict]:
+        h5 = self.h5
+        a0, a1 = int(self.atom_off[lo]), int(self.atom_off[hi])
+        p0, p1 = int(self.peak_off[lo]), int(self.peak_off[hi])
+        structures = {}
+        for name, ds in h5["structures"].items():
+            part = ds[a0:a1] if name in _ATOM_FIELDS else ds[lo:hi]
+            structures[name] = [v.decode() if isinstance(v, bytes) else str(v) for v in part] \
+                if ds.dtype.kind in "OS" else part
+        peaks = {name: ds[lo:hi] if name == "num_peaks" else ds[p0:p1] for name, ds in h5["peaks"].items()}
+        profiles = {name: ds[lo:hi] for name, ds in h5["profiles"].items() if ds.maxshape[0] is None}
+        return structures, peaks, profiles
+
+    def failures(self) -> list[tuple[str, str]]:
+        f = self.h5["failures"]
+        return list(zip(read_strings(f["source"]), read_strings(f["reason"])))
+
+
 def read_peaks(h5: h5py.File) -> dict[str, np.ndarray]:
     """All peaks as flat arrays plus ``offsets`` (S+1,)."""
     g = h5["peaks"]

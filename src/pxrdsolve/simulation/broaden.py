@@ -16,24 +16,22 @@ import torch
 
 from pxrdsolve.diffraction.peaks import PeakTable, lorentz_polarisation
 from pxrdsolve.errors import InputError
-from pxrdsolve.io.patterns_h5 import PatternWriter, open_patterns, read_strings
+from pxrdsolve.io.patterns_h5 import PatternWriter, RowReader, open_patterns
 from pxrdsolve.simulation.config import SimulateConfig
 from pxrdsolve.simulation.render import profile_layout, render_profiles
 from pxrdsolve.simulation.run import SimulateResult, run_simulate
 
 
-def peak_table_from_arrays(peaks: dict[str, np.ndarray], lo: int, hi: int, wavelength_angstrom: float) -> PeakTable:
-    """Rebuild a :class:`PeakTable` for structures [lo, hi) from a file's flat peak arrays."""
-    off = peaks["offsets"]
-    s = slice(int(off[lo]), int(off[hi]))
-    counts = torch.as_tensor(peaks["num_peaks"][lo:hi], dtype=torch.long)
-    q = torch.as_tensor(peaks["q_inv_angstrom"][s], dtype=torch.float64)
-    fsq = torch.as_tensor(peaks["f_squared"][s], dtype=torch.float64)
+def peak_table_from_arrays(peaks: dict[str, np.ndarray], wavelength_angstrom: float) -> PeakTable:
+    """Rebuild a :class:`PeakTable` from peak rows of a pattern file (``num_peaks`` and flat arrays)."""
+    counts = torch.as_tensor(peaks["num_peaks"], dtype=torch.long)
+    q = torch.as_tensor(peaks["q_inv_angstrom"], dtype=torch.float64)
+    fsq = torch.as_tensor(peaks["f_squared"], dtype=torch.float64)
     return PeakTable(
         q_inv_angstrom=q, intensity=fsq * lorentz_polarisation(q, wavelength_angstrom), f_squared=fsq,
-        hkl=torch.as_tensor(peaks["hkl"][s].astype(np.int64)),
-        multiplicity=torch.as_tensor(peaks["multiplicity"][s].astype(np.int64)),
-        crystal_index=torch.repeat_interleave(torch.arange(hi - lo), counts),
+        hkl=torch.as_tensor(peaks["hkl"].astype(np.int64)),
+        multiplicity=torch.as_tensor(peaks["multiplicity"].astype(np.int64)),
+        crystal_index=torch.repeat_interleave(torch.arange(len(counts)), counts),
         offsets=torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)]),
         wavelength_angstrom=wavelength_angstrom,
     )
@@ -68,31 +66,18 @@ def run_broaden(
         if config.peak_q_max() > base.peak_q_max() * 1.0001 and config.grid_spec.kind != "pxrdnet":
             raise InputError(f"{source}: stored peaks stop at Q = {base.peak_q_max():.3f} Å⁻¹; the new grid "
                              "needs more: simulate again instead")
-        peaks = {name: ds[()] for name, ds in h5["peaks"].items()}
-        peaks["offsets"] = np.concatenate([[0], np.cumsum(peaks["num_peaks"])])
-        n = len(peaks["num_peaks"])
+        reader = RowReader(h5)
+        n = reader.n
         first = int(old.get("first_global_index", 0))
         cfg_json = dict(old, simulate=config.to_json(), broadened_from=str(source))
         writer = PatternWriter(output, cfg_json, profile_layout(config), resume)
+        fails = reader.failures()
         try:
             lam = config.radiation_obj.wavelength_angstrom
-            strings = {name: read_strings(ds) if ds.dtype.kind in "OS" else None
-                       for name, ds in h5["structures"].items()}
-            fails = list(zip(read_strings(h5["failures"]["source"]), read_strings(h5["failures"]["reason"])))
-            atoms_off = np.concatenate([[0], np.cumsum(h5["structures"]["num_atoms"][()])])
             for lo in range(writer.n_done, n, batch_size):
                 hi = min(n, lo + batch_size)
-                rows = {}
-                for name, ds in h5["structures"].items():
-                    if strings[name] is not None:
-                        rows[name] = strings[name][lo:hi]
-                    elif name in ("frac", "atomic_numbers", "occupancy"):
-                        rows[name] = ds[int(atoms_off[lo]) : int(atoms_off[hi])]
-                    else:
-                        rows[name] = ds[lo:hi]
-                pk = {k: v[lo:hi] if k == "num_peaks" else v[int(peaks["offsets"][lo]) : int(peaks["offsets"][hi])]
-                      for k, v in peaks.items() if k != "offsets"}
-                table = peak_table_from_arrays(peaks, lo, hi, lam)
+                rows, pk, _ = reader.rows(lo, hi)
+                table = peak_table_from_arrays(pk, lam)
                 profiles = render_profiles(table, config, list(range(first + lo, first + hi)))
                 writer.append(rows, pk, profiles, fails if hi == n else [], n_done=hi)
             if n == 0:

@@ -8,11 +8,14 @@ from pathlib import Path
 import h5py
 
 from pxrdsolve.errors import InputError
-from pxrdsolve.io.patterns_h5 import PatternWriter, open_patterns, read_strings
+from pxrdsolve.io.patterns_h5 import PatternWriter, RowReader, open_patterns
 
 
-def merge_pattern_files(shards: list[str], output: str | Path) -> int:
-    """Concatenate complete shard files written with the same configuration; returns structures merged."""
+def merge_pattern_files(shards: list[str], output: str | Path, chunk: int = 4096) -> int:
+    """Concatenate complete shard files written with the same configuration; returns structures merged.
+
+    Shards are copied ``chunk`` structures at a time, so memory does not grow with the file size.
+    """
     if not shards:
         raise InputError("--merge needs shard files")
     infos = []
@@ -36,14 +39,16 @@ def merge_pattern_files(shards: list[str], output: str | Path) -> int:
     try:
         for _, path, cfg in infos:
             with open_patterns(path) as h5:
-                s = {name: (read_strings(ds) if ds.dtype.kind in "OS" else ds[()])
-                     for name, ds in h5["structures"].items()}
-                p = {name: ds[()] for name, ds in h5["peaks"].items()}
-                pr = {name: ds[()] for name, ds in h5["profiles"].items() if ds.maxshape[0] is None}
-                fails = list(zip(read_strings(h5["failures"]["source"]), read_strings(h5["failures"]["reason"])))
+                reader = RowReader(h5)
+                fails = reader.failures()
+                for lo in range(0, max(reader.n, 1), chunk):
+                    hi = min(reader.n, lo + chunk)
+                    rows, peaks, profiles = reader.rows(lo, hi) if hi > lo else ({}, {}, {})
+                    last = hi >= reader.n
+                    writer.append(rows, peaks, profiles, fails if last else [],
+                                  n_done + (int(cfg["n_items"]) if last else 0))
                 n_done += int(cfg["n_items"])
-                total += len(s["num_atoms"])
-                writer.append(s, p, pr, fails, n_done)
+                total += reader.n
         writer.finish()
     finally:
         writer.close()

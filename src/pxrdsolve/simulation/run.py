@@ -136,7 +136,7 @@ def run_simulate(
             rows, peaks_np, profiles = {}, {}, {}
             if parsed:
                 batch = batch_from_records([p.record for p in parsed]).to(dev)
-                peaks = compute_peaks(batch, lam, config.peak_q_max())
+                peaks = compute_peaks(batch, lam, config.peak_q_max(), compute_dtype=torch.float32)
                 rows = _structure_rows(parsed)
                 peaks_np = peak_arrays(peaks, lam)
                 profiles = render_profiles(peaks, config, gidx)

@@ -1,0 +1,183 @@
+"""Structure factors of every reflection up to Q_max, computed on dense hkl boxes with matrix products.
+
+For a crystal with atoms j (fractional r_j = (x_j, y_j, z_j), weight w_j = occupancy) the structure
+factor separates per element e (form factor f_e(s), s = Q/4π Å⁻¹, Debye–Waller exp(−B s²)):
+
+    F(h, k, l) = Σ_e f_e(s) e^{−B_e s²} · Σ_{j∈e} w_j · e^{2πi h x_j} · e^{2πi k y_j} · e^{2πi l z_j}
+
+The inner sum over atoms is a batched complex matrix product between the (h, k) and the l phase
+tables, evaluated on the half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L that contains every reflection with
+|G| ≤ g_max (H = ⌊g_max·|a|⌋, since h = G·a).  Crystals of similar box size are processed together,
+padded to the largest box and atom count of their group.  Reflections outside the sphere and the
+Friedel-redundant half (first non-zero index negative) are then dropped.  Everything is a torch
+operation, so |F|² is differentiable with respect to the lattice (through s) and the coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pxrdsolve.crystal import CrystalBatch
+from pxrdsolve.diffraction.form_factors import MOTT_BETHE, _table
+from pxrdsolve.diffraction.reflections import Reflections, reciprocal_lattice
+from pxrdsolve.errors import InputError
+from pxrdsolve.ops.scatter import repeat_segments
+
+MAX_BOX = 4_000_000  # reflections in one crystal's half box
+_GROUP_BUDGET = 20_000_000  # padded box points × atoms per group
+_MAX_WASTE = 3.0  # padded work / useful work allowed in a group
+
+
+def box_extent(lattice: torch.Tensor, q_max: torch.Tensor) -> torch.Tensor:
+    """(B, 3) integer H, K, L bounding every reflection with Q ≤ q_max (Å⁻¹)."""
+    g_max = q_max.double() / (2.0 * math.pi)
+    lengths = torch.linalg.norm(lattice.detach().double(), dim=-1)
+    return torch.floor(g_max[:, None] * lengths * (1 + 1e-9) + 1e-9).long()
+
+
+def _groups(ext: torch.Tensor, num_atoms: torch.Tensor) -> list[list[int]]:
+    """Crystals grouped by similar padded box size (sorted), within a work budget per group."""
+    vol = ((ext[:, 0] + 1) * (2 * ext[:, 1] + 1) * (2 * ext[:, 2] + 1)).tolist()
+    order = sorted(range(len(vol)), key=lambda i: (vol[i], int(num_atoms[i])))
+    ext_l, nat = ext.tolist(), num_atoms.tolist()
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    mx = [0, 0, 0, 0]
+    work = 0  # Σ box·atoms of the group's crystals
+    for i in order:
+        new = [max(mx[0], ext_l[i][0]), max(mx[1], ext_l[i][1]), max(mx[2], ext_l[i][2]), max(mx[3], nat[i])]
+        padded = (new[0] + 1) * (2 * new[1] + 1) * (2 * new[2] + 1) * new[3] * (len(cur) + 1)
+        own = vol[i] * nat[i]
+        if cur and (padded > _GROUP_BUDGET or padded > _MAX_WASTE * (work + own) + 4096):
+            groups.append(cur)
+            cur, new, work = [], [ext_l[i][0], ext_l[i][1], ext_l[i][2], nat[i]], 0
+        cur.append(i)
+        work += own
+        mx = new
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.dtype) -> torch.Tensor:
+    """exp(2πi·n·x) for n = 0..n_max (or −n_max..n_max): (C, N, n) complex."""
+    lo = -n_max if negative else 0
+    n = torch.arange(lo, n_max + 1, dtype=coord.dtype, device=coord.device)
+    t = coord[..., None] * n
+    t = t - torch.floor(t.detach())  # reduce modulo 1 in full precision, then to compute precision
+    ang = (2.0 * math.pi) * t.to(cdtype)
+    return torch.polar(torch.ones_like(ang), ang)
+
+
+def _slots(crystals: CrystalBatch):
+    """Distinct (Z, B) scatterer types per crystal.
+
+    Returns (local slot of each atom (N,), Z (S,), B (S,), first slot of each crystal (B,), slots per
+    crystal (B,)), with slots sorted by crystal.
+    """
+    b_values, b_code = torch.unique(crystals.b_iso.detach(), return_inverse=True)
+    nb = b_values.numel()
+    key = (crystals.batch * 128 + crystals.atomic_numbers) * nb + b_code
+    uniq, inverse = torch.unique(key, return_inverse=True)
+    crystal_of_slot = torch.div(uniq, 128 * nb, rounding_mode="floor")
+    count = torch.bincount(crystal_of_slot, minlength=crystals.num_crystals)
+    first = torch.cumsum(count, 0) - count
+    local = inverse - first[crystals.batch]
+    z = torch.div(uniq, nb, rounding_mode="floor") % 128
+    return local, z, b_values[uniq % nb], first, count
+
+
+def box_reflections(
+    crystals: CrystalBatch,
+    q_max_inv_angstrom: float,
+    q_min_inv_angstrom: float = 0.0,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple[Reflections, torch.Tensor]:
+    """Half-space reflections with q_min ≤ Q ≤ q_max and their |F|² (electrons², one Friedel mate).
+
+    Returns (reflections in (crystal, h, k, l) order, |F|² (R,) in the batch's dtype).
+    ``compute_dtype`` (e.g. float32) sets the precision of the phase sums.
+    """
+    dev = crystals.lattice.device
+    fdtype = crystals.frac.dtype
+    cdt = compute_dtype or fdtype
+    cplx = torch.complex64 if cdt == torch.float32 else torch.complex128
+    bsz = crystals.num_crystals
+    q_max = torch.full((bsz,), float(q_max_inv_angstrom), dtype=torch.float64, device=dev)
+    ext = box_extent(crystals.lattice, q_max)
+    box = (ext[:, 0] + 1) * (2 * ext[:, 1] + 1) * (2 * ext[:, 2] + 1)
+    if bsz and int(box.max()) > MAX_BOX:
+        raise InputError("cell too large for this Q range (too many reflections): check the lattice")
+    coeff_all, _ = _table()
+    coeff_all = coeff_all.to(device=dev, dtype=cdt)
+    recip = reciprocal_lattice(crystals.lattice)
+    metric = recip @ recip.transpose(-1, -2)  # (B, 3, 3) Å⁻², differentiable
+    atom_off = crystals.atom_offsets
+    has_dw = bool((crystals.b_iso != 0).any())
+    slot_local, slot_z, slot_b, slot_first, slot_count = _slots(crystals)
+    g2_lo = (q_min_inv_angstrom / (2.0 * math.pi)) ** 2
+    g2_hi = (float(q_max_inv_angstrom) / (2.0 * math.pi)) ** 2
+    out_hkl, out_c, out_f = [], [], []
+    for group in _groups(ext, crystals.num_atoms.cpu()):
+        gi = torch.tensor(group, device=dev)
+        hm, km, lm = (int(v) for v in ext[gi].max(dim=0).values)
+        n_max = int(crystals.num_atoms[gi].max())
+        c = len(group)
+        # padded per-atom arrays and element/Debye–Waller slots
+        seg, pos = repeat_segments(crystals.num_atoms[gi])
+        atoms = atom_off[gi][seg] + pos
+        frac = torch.zeros(c, n_max, 3, dtype=fdtype, device=dev).index_put((seg, pos), crystals.frac[atoms])
+        w = torch.zeros(c, n_max, dtype=cdt, device=dev).index_put((seg, pos), crystals.occupancy[atoms].to(cdt))
+        slot_of = torch.zeros(c, n_max, dtype=torch.long, device=dev).index_put((seg, pos), slot_local[atoms])
+        n_slots = int(slot_count[gi].max())
+        onehot = torch.nn.functional.one_hot(slot_of, n_slots).to(cdt) * w[..., None]  # (C, N, E)
+        ex = _phase_table(frac[..., 0], hm, False, cdt)  # (C, N, H+1)
+        ey = _phase_table(frac[..., 1], km, True, cdt)  # (C, N, 2K+1)
+        ez = _phase_table(frac[..., 2], lm, True, cdt)  # (C, N, 2L+1)
+        hk = (ex[..., :, None] * ey[..., None, :]).reshape(c, n_max, -1)  # (C, N, HK)
+        bz = (ez[..., :, None] * onehot.to(cplx)[..., None, :]).reshape(c, n_max, -1)  # (C, N, L·E)
+        s_box = torch.bmm(hk.transpose(1, 2), bz).reshape(-1, n_slots)  # (C·HK·L, E)
+        # reflections inside the sphere and in the half space
+        h = torch.arange(0, hm + 1, device=dev)
+        k = torch.arange(-km, km + 1, device=dev)
+        l_ = torch.arange(-lm, lm + 1, device=dev)
+        hh, kk, ll = torch.meshgrid(h, k, l_, indexing="ij")
+        hkl_box = torch.stack([hh, kk, ll], dim=-1).reshape(-1, 3)
+        half = (hkl_box[:, 0] > 0) | (hkl_box[:, 1] > 0) | ((hkl_box[:, 1] == 0) & (hkl_box[:, 2] > 0))
+        hf = hkl_box.to(metric.dtype)
+        with torch.no_grad():
+            g2 = torch.einsum("pi,cij,pj->cp", hf, metric[gi].detach(), hf)
+            keep = (g2 <= g2_hi * (1 + 1e-12)) & (g2 >= g2_lo * (1 - 1e-12)) & half[None, :]
+            rows, pts = torch.nonzero(keep, as_tuple=True)
+        hkl_sel = hkl_box[pts]
+        hs = hf[pts]
+        g2_sel = torch.einsum("pi,pij,pj->p", hs, metric[gi][rows], hs)
+        s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
+        hk_idx = hkl_sel[:, 0] * (2 * km + 1) + (hkl_sel[:, 1] + km)
+        l_idx = hkl_sel[:, 2] + lm
+        flat = (rows * ((hm + 1) * (2 * km + 1)) + hk_idx) * (2 * lm + 1) + l_idx
+        s_sel = s_box.index_select(0, flat)  # (R, E)
+        e_idx = (slot_first[gi][:, None] + torch.arange(n_slots, device=dev)).clamp_max(slot_z.numel() - 1)
+        valid = torch.arange(n_slots, device=dev)[None, :] < slot_count[gi][:, None]
+        z_slot = torch.where(valid, slot_z[e_idx], torch.ones_like(e_idx))
+        b_slot = torch.where(valid, slot_b[e_idx], torch.zeros_like(slot_b[e_idx])).to(cdt)
+        coef = coeff_all[z_slot].reshape(c, -1).index_select(0, rows).view(-1, n_slots, 4, 2)  # (R, E, 4, 2)
+        s2e = s2[:, None]
+        zb = torch.cat([z_slot.to(cdt), b_slot], dim=1).index_select(0, rows)
+        f = zb[:, :n_slots] - MOTT_BETHE * s2e * (coef[..., 0] * torch.exp(-coef[..., 1] * s2e[..., None])).sum(-1)
+        if has_dw:
+            f = f * torch.exp(-zb[:, n_slots:] * s2e)
+        fc = (f.to(cplx) * s_sel).sum(-1)
+        out_f.append((fc.real**2 + fc.imag**2).to(crystals.lattice.dtype))
+        out_hkl.append(hkl_sel)
+        out_c.append(gi[rows])
+    if not out_f:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), crystals.lattice.new_zeros(0)
+    hkl = torch.cat(out_hkl)
+    cidx = torch.cat(out_c)
+    fsq = torch.cat(out_f)
+    order = torch.argsort(cidx, stable=True)
+    return Reflections(hkl[order], cidx[order]), fsq[order]
