@@ -24,7 +24,6 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.diffraction.form_factors import check_elements
-from pxrdsolve.diffraction.reflections import q_of_hkl
 from pxrdsolve.diffraction.structure_factors import box_reflections
 from pxrdsolve.ops.scatter import scatter_max, scatter_sum, segment_offsets
 
@@ -108,25 +107,26 @@ def compute_peaks(
     q_limit = 4.0 * math.pi / lam * (1.0 - 1e-12)
     q_max = q_limit if q_max_inv_angstrom is None else min(float(q_max_inv_angstrom), q_limit)
     bsz = crystals.num_crystals
-    refl, fsq = box_reflections(crystals, q_max, q_min_inv_angstrom, compute_dtype)
+    refl, q, fsq = box_reflections(crystals, q_max, q_min_inv_angstrom, compute_dtype)
     hkl, cidx = refl.hkl, refl.crystal_index
-    q = q_of_hkl(crystals.lattice, hkl, cidx)
-    fsq = 2.0 * fsq  # both Friedel mates
+    pos = q > 0
+    hkl, cidx, q, fsq = hkl[pos], cidx[pos], q[pos], 2.0 * fsq[pos]  # both Friedel mates
     inten = fsq * lorentz_polarisation(q, lam)
 
-    # merge: group by (crystal, round(2θ / tol)), ordered by Q inside a group
+    # merge: group by (crystal, round(2θ / tol)); a peak sits at its group's smallest Q
     with torch.no_grad():
         tth = torch.rad2deg(2.0 * torch.asin(q.detach().double() * lam / (4.0 * math.pi)))
         key = torch.round(tth / merge_tol_two_theta_deg).long()
-        order = torch.argsort(q.detach(), stable=True)
-        order = order[torch.argsort(key[order], stable=True)]
-        order = order[torch.argsort(cidx[order], stable=True)]
-        k_s, c_s = key[order], cidx[order]
+        composite = cidx * (int(key.max()) + 1 if key.numel() else 1) + key
+        order = torch.argsort(q.detach())
+        order = order[torch.argsort(composite[order], stable=True)]
+        k_s = composite[order]
         new = torch.ones_like(k_s, dtype=torch.bool)
-        new[1:] = (k_s[1:] != k_s[:-1]) | (c_s[1:] != c_s[:-1])
+        new[1:] = k_s[1:] != k_s[:-1]
         group = torch.cumsum(new.long(), 0) - 1
         n_groups = int(group[-1]) + 1 if group.numel() else 0
         first = torch.nonzero(new).squeeze(1)
+        c_s = cidx[order]
     g_int = scatter_sum(inten[order], group, n_groups)
     g_fsq = scatter_sum(fsq[order], group, n_groups)
     g_q = q[order][first]

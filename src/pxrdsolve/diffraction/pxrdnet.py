@@ -62,10 +62,26 @@ def stick_grid(peaks: PeakTable, n_bins: int) -> torch.Tensor:
     return out.view(bsz, n_bins)
 
 
+def next_fast_len(n: int) -> int:
+    """Smallest 2^a·3^b·5^c ≥ n (FFT lengths with small prime factors are fast)."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            v = p35
+            while v < n:
+                v *= 2
+            best = min(best, v)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def _fft_convolve_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Row-wise ``np.convolve(x, k, mode="same")`` for x (B, n) and kernels (B, m) or (m,)."""
+    """Row-wise ``np.convolve(x, k, mode="same")`` for x (B, n) and kernels (B, m) or (1, m)."""
     n, m = x.shape[-1], kernel.shape[-1]
-    size = n + m - 1
+    size = next_fast_len(n + m - 1)  # zero padding beyond n + m − 1 leaves the linear convolution exact
     full = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(kernel, size), size)
     start = (m - 1) // 2
     return full[..., start : start + max(n, m)]
@@ -82,6 +98,15 @@ def sinc_kernel(size_angstrom: torch.Tensor, n_bins: int = PXRDNET_N_FINE) -> to
     impulse = torch.zeros_like(k)
     impulse[:, (n_bins - 1) // 2] = 1.0  # convolve 'same' with this returns x unchanged
     return torch.where(finite, k, impulse)
+
+
+def _convolve_sinc(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """Apply the sinc² kernel of each row's τ (one kernel when all rows share τ)."""
+    if bool((tau == tau[0]).all()) or bool(torch.isinf(tau).all()):
+        if bool(torch.isinf(tau[0])):
+            return x
+        return _fft_convolve_same(x, sinc_kernel(tau[:1], x.shape[-1]))
+    return _fft_convolve_same(x, sinc_kernel(tau, x.shape[-1]))
 
 
 def gaussian_filter(x: torch.Tensor, sigma_bins: torch.Tensor, truncate: float = 4.0) -> torch.Tensor:
@@ -124,7 +149,7 @@ def pxrdnet_input_patterns(
     dev = peaks.q_inv_angstrom.device
     x = stick_grid(peaks, PXRDNET_N_FINE)
     tau = torch.as_tensor(size_angstrom, dtype=torch.float64, device=dev).expand(bsz)
-    x = _fft_convolve_same(x, sinc_kernel(tau))
+    x = _convolve_sinc(x, tau)
     if gaussian:
         if sigma_bins is None:
             sigma_bins = draw_sigma_bins(bsz, generator, dev)
@@ -147,7 +172,7 @@ def pxrdnet_eval_patterns(
     x = stick_grid(peaks, PXRDNET_N_EVAL)
     if size_angstrom is not None:
         tau = torch.as_tensor(size_angstrom, dtype=torch.float64, device=x.device).expand(bsz)
-        x = _fft_convolve_same(x, sinc_kernel(tau, PXRDNET_N_EVAL))
+        x = _convolve_sinc(x, tau)
     sig = torch.full((bsz,), float(EVAL_SIGMA_BINS), dtype=torch.float64, device=x.device)
     x = gaussian_filter(x, sig)
     x = x / x.max(dim=1, keepdim=True).values.clamp_min(1e-300)

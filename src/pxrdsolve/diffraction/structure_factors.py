@@ -94,10 +94,11 @@ def box_reflections(
     q_max_inv_angstrom: float,
     q_min_inv_angstrom: float = 0.0,
     compute_dtype: torch.dtype | None = None,
-) -> tuple[Reflections, torch.Tensor]:
-    """Half-space reflections with q_min ≤ Q ≤ q_max and their |F|² (electrons², one Friedel mate).
+) -> tuple[Reflections, torch.Tensor, torch.Tensor]:
+    """Half-space reflections with q_min ≤ Q ≤ q_max, their Q and |F|² (electrons², one Friedel mate).
 
-    Returns (reflections in (crystal, h, k, l) order, |F|² (R,) in the batch's dtype).
+    Returns (reflections, Q (R,) Å⁻¹, |F|² (R,)), grouped by box size (sort by ``crystal_index`` if
+    order matters); Q and |F|² are differentiable in the lattice and coordinates.
     ``compute_dtype`` (e.g. float32) sets the precision of the phase sums.
     """
     dev = crystals.lattice.device
@@ -119,7 +120,7 @@ def box_reflections(
     slot_local, slot_z, slot_b, slot_first, slot_count = _slots(crystals)
     g2_lo = (q_min_inv_angstrom / (2.0 * math.pi)) ** 2
     g2_hi = (float(q_max_inv_angstrom) / (2.0 * math.pi)) ** 2
-    out_hkl, out_c, out_f = [], [], []
+    out_hkl, out_c, out_f, out_q = [], [], [], []
     for group in _groups(ext, crystals.num_atoms.cpu()):
         gi = torch.tensor(group, device=dev)
         hm, km, lm = (int(v) for v in ext[gi].max(dim=0).values)
@@ -147,13 +148,12 @@ def box_reflections(
         hkl_box = torch.stack([hh, kk, ll], dim=-1).reshape(-1, 3)
         half = (hkl_box[:, 0] > 0) | (hkl_box[:, 1] > 0) | ((hkl_box[:, 1] == 0) & (hkl_box[:, 2] > 0))
         hf = hkl_box.to(metric.dtype)
+        g2_box = torch.einsum("pi,cij,pj->cp", hf, metric[gi], hf)  # (C, P) Å⁻², differentiable
         with torch.no_grad():
-            g2 = torch.einsum("pi,cij,pj->cp", hf, metric[gi].detach(), hf)
-            keep = (g2 <= g2_hi * (1 + 1e-12)) & (g2 >= g2_lo * (1 - 1e-12)) & half[None, :]
+            keep = (g2_box <= g2_hi * (1 + 1e-12)) & (g2_box >= g2_lo * (1 - 1e-12)) & half[None, :]
             rows, pts = torch.nonzero(keep, as_tuple=True)
         hkl_sel = hkl_box[pts]
-        hs = hf[pts]
-        g2_sel = torch.einsum("pi,pij,pj->p", hs, metric[gi][rows], hs)
+        g2_sel = g2_box[rows, pts]
         s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
         hk_idx = hkl_sel[:, 0] * (2 * km + 1) + (hkl_sel[:, 1] + km)
         l_idx = hkl_sel[:, 2] + lm
@@ -173,11 +173,9 @@ def box_reflections(
         out_f.append((fc.real**2 + fc.imag**2).to(crystals.lattice.dtype))
         out_hkl.append(hkl_sel)
         out_c.append(gi[rows])
+        out_q.append(2.0 * math.pi * torch.sqrt(g2_sel))
     if not out_f:
         empty = torch.zeros(0, dtype=torch.long, device=dev)
-        return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), crystals.lattice.new_zeros(0)
-    hkl = torch.cat(out_hkl)
-    cidx = torch.cat(out_c)
-    fsq = torch.cat(out_f)
-    order = torch.argsort(cidx, stable=True)
-    return Reflections(hkl[order], cidx[order]), fsq[order]
+        zero = crystals.lattice.new_zeros(0)
+        return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), zero, zero
+    return Reflections(torch.cat(out_hkl), torch.cat(out_c)), torch.cat(out_q), torch.cat(out_f)
