@@ -77,6 +77,7 @@ def test_bad_inputs_are_skipped_and_counted(run_cli, tmp_path):
     (["simulate", EXAMPLES, "--grid", "q:0.5:6:100"], "finite --size"),
     (["simulate", EXAMPLES, "--shard", "5/2"], "shard"),
     (["simulate", EXAMPLES, "--wavelength", "MoKa"], "pxrdnet grid"),
+    (["simulate", EXAMPLES, "--device", "tpu"], "device"),
 ])
 def test_unusable_invocations_exit_2_with_one_line(run_cli, tmp_path, args, msg):
     r = run_cli(*args, "-o", tmp_path / "x.h5")
@@ -147,3 +148,19 @@ def test_broaden_reuses_peaks(run_cli, tmp_path):
     assert r.exit_code == 0
     r = run_cli("broaden", tmp_path / "nothere.h5", "-o", tmp_path / "z.h5")
     assert r.exit_code == 2
+
+
+def test_broaden_xy_pattern_adds_size_broadening(run_cli, tmp_path):
+    """Broadening a sharp simulated .xy by τ gives the directly simulated τ pattern (sinc² ⊛ narrow ≈ sinc²)."""
+    common = ["--grid", "2theta:20:80:0.01", "--wavelength", "CuKa1", "--format", "xy", "-q"]
+    assert run_cli("simulate", EXAMPLES / "Si.cif", "-o", tmp_path / "sharp", "--size", "inf",
+                   "--instrument-fwhm", "0.001", *common).exit_code == 0
+    assert run_cli("simulate", EXAMPLES / "Si.cif", "-o", tmp_path / "broad", "--size", "20",
+                   "--instrument-fwhm", "0.001", *common).exit_code == 0
+    r = run_cli("broaden", tmp_path / "sharp" / "Si_bulk.xy", "--size", "20", "-o", tmp_path / "b.xy")
+    assert r.exit_code == 0, r.output
+    got = np.loadtxt(tmp_path / "b.xy")
+    ref = np.loadtxt(tmp_path / "broad" / "Si_20A.xy")
+    assert got.shape == ref.shape
+    inner = (ref[:, 0] > 25) & (ref[:, 0] < 75)  # away from the window edges
+    assert np.abs(got[inner, 1] / got[inner, 1].max() - ref[inner, 1]).max() < 0.02

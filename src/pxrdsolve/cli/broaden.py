@@ -13,7 +13,8 @@ from pxrdsolve.cli.common import emit_json, handle_errors, stderr_console
 
 @handle_errors
 def broaden(
-    source: Annotated[Path, typer.Argument(help="A pattern HDF5 file from 'simulate', or a CIF file.")],
+    source: Annotated[Path, typer.Argument(help="A pattern HDF5 file from 'simulate', a CIF file, or a "
+                                             "two-column pattern (.xy, .xye, .dat, .csv …).")],
     output: t.Output = Path("broadened.h5"),
     size: t.Sizes = ["inf"],  # noqa: B006
     grid: Annotated[str | None, typer.Option("--grid", "-g", help="New grid (pxrdnet, q:MIN:MAX:N, "
@@ -22,28 +23,38 @@ def broaden(
     instrument_eta: t.InstrumentEta = 0.0,
     noise: t.Noise = None,
     seed: t.Seed = 0,
-    wavelength: Annotated[str, typer.Option("--wavelength", "-w", help="Wavelength for a CIF input "
-                                            "(HDF5 inputs keep their own).")] = "CuKa",
+    wavelength: Annotated[str | None, typer.Option("--wavelength", "-w", help="Wavelength for a CIF input "
+                                                   "[default CuKa] or a 2θ pattern without one in its header "
+                                                   "(HDF5 inputs keep their own).")] = None,
     resume: t.Resume = False,
     quiet: t.Quiet = False,
     json_out: t.Json = False,
 ) -> None:
-    """Re-broaden stored peaks (no structure factors recomputed) or simulate one CIF.
+    """Re-broaden stored peaks (no structure factors recomputed), simulate one CIF, or add broadening
+    to a two-column pattern (written as .xy on its own axis).
 
     Sizes τ in Å (PXRDNet convention, column length 2τ); instrument FWHM in Å⁻¹.
     """
-    from pxrdsolve.simulation.broaden import run_broaden
+    from pxrdsolve.errors import InputError
+    from pxrdsolve.simulation.broaden import broaden_measured, run_broaden
     from pxrdsolve.simulation.config import parse_sizes
 
+    if source.suffix.lower() not in (".h5", ".hdf5", ".cif", ".mcif") and source.exists():
+        sizes = parse_sizes(size)
+        if len(sizes) != 1:
+            raise InputError("give one --size for a pattern file")
+        n = broaden_measured(source, output, sizes[0], instrument_fwhm, instrument_eta, wavelength)
+        stderr_console(quiet).print(f"broadened {n} points → {output}")
+        if json_out:
+            emit_json({"output": str(output), "n_points": n})
+        return
     changes: dict = {"sizes_angstrom": parse_sizes(size), "instrument_fwhm_q": instrument_fwhm,
                      "instrument_eta": instrument_eta, "noise_std": noise, "seed": seed}
     if grid is not None:
         changes["grid"] = grid
     if source.suffix.lower() in (".cif", ".mcif"):
-        changes["radiation"] = wavelength
+        changes["radiation"] = wavelength or "CuKa"
     elif not source.exists():
-        from pxrdsolve.errors import InputError
-
         raise InputError(f"{source}: no such file")
     result = run_broaden(source, output, changes, resume=resume)
     stderr_console(quiet).print(f"broadened {result.n_simulated} structures in {result.seconds:.1f} s → {output}")
