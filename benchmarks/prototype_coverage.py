@@ -106,8 +106,15 @@ def main() -> None:
     ap.add_argument("--max-candidates", type=int, default=1000)
     ap.add_argument("--exclude-formula", action="store_true", help="drop templates of the target's formula")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a weight of pxrdsolve.solve.candidates_prototype (for tuning)")
     ap.add_argument("--json", default=None, help="write per-material results and the summary here")
     a = ap.parse_args()
+    import pxrdsolve.solve.candidates_prototype as cp
+
+    for item in a.set:
+        name, value = item.split("=")
+        setattr(cp, name, type(getattr(cp, name))(value))
     start, stop = (int(x) for x in a.rows.split(":"))
     csv.field_size_limit(sys.maxsize)
     with open(a.csv, newline="") as fh:
@@ -123,7 +130,7 @@ def main() -> None:
         init(args)
         results = [evaluate(r) for r in rows]
     summary = summarise(results)
-    summary.update(rows=a.rows, library=a.library, max_candidates=a.max_candidates,
+    summary.update(overrides=a.set, rows=a.rows, library=a.library, max_candidates=a.max_candidates,
                    seconds=round(time.perf_counter() - t0, 1))
     print(json.dumps(summary, indent=2))
     if a.json:

@@ -43,11 +43,16 @@ def register() -> typer.Typer:
     """Add the commands to :data:`app` (once) and return it."""
     global _registered
     if not _registered:
-        from pxrdsolve.cli import broaden, inspect, simulate
+        from pxrdsolve.cli import broaden, evaluate, inspect, library, simulate
+        from pxrdsolve.cli import solve as solve_cli
 
         app.command("simulate")(simulate.simulate)
         app.command("broaden")(broaden.broaden)
         app.command("inspect")(inspect.inspect)
+        app.command("solve")(solve_cli.solve)
+        app.command("rank")(solve_cli.rank)
+        app.command("evaluate")(evaluate.evaluate)
+        app.command("library")(library.library)
         _registered = True
     return app
 

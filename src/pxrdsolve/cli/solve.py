@@ -1,0 +1,131 @@
+"""``pxrdsolve solve`` (pattern + formula → ranked, refined structures) and ``pxrdsolve rank``
+(given structures → refined and ranked against a pattern).
+
+Exit status: 0 with an answer (``solved`` or ``ambiguous``), 1 for ``no confident solution``,
+2 for unusable input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pxrdsolve.cli import types as t
+from pxrdsolve.cli.common import EXIT_NO_ANSWER, emit_json, handle_errors, stderr_console
+
+OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output folder (CIFs, results.h5, summary.json, "
+                                                             "fit.png).")]
+Size = Annotated[str, typer.Option("--size", "-s", help="Nanocrystal size τ in Å (PXRDNet convention; column "
+                                                        "length D = 2τ), or 'auto' (estimated, then refined).")]
+P1 = Annotated[bool, typer.Option("--p1", help="Write P1 cells instead of symmetrised CIFs.")]
+Restarts = Annotated[int, typer.Option("--restarts", help="Jittered restarts per refined candidate.")]
+TopK = Annotated[int, typer.Option("--refine-top", help="Candidates given the full refinement.")]
+InstrFwhm = Annotated[float, typer.Option("--instrument-fwhm", help="Instrument FWHM in Q (Å⁻¹); 0 = none.")]
+WavelengthOpt = Annotated[str | None, typer.Option(
+    "--wavelength", "-w", help="X-ray wavelength when the file has none: Å or a name (CuKa1, CuKa12, MoKa …).")]
+
+
+def _config(seed: int, device: str, restarts: int, top_k: int, instrument_fwhm: float):
+    from dataclasses import replace
+
+    from pxrdsolve.solve.pipeline import SolveConfig
+
+    base = SolveConfig()
+    obj = replace(base.refine.objective, instrument_fwhm_q=instrument_fwhm)
+    refine = replace(base.refine, seed=seed, device=device, restarts=restarts, top_k=top_k, objective=obj)
+    return replace(base, refine=refine)
+
+
+def _report(result, out: Path, p1: bool, quiet: bool, json_out: bool) -> None:
+    from rich.table import Table
+
+    from pxrdsolve.solve.outputs import write_outputs
+
+    console = stderr_console(quiet)
+    files = write_outputs(result, out, p1=p1)
+    for w in result.warnings:
+        console.print(f"warning: {w}")
+    table = Table(title=f"{len(result.candidates)} candidates, {result.seconds['total']:.1f} s")
+    for col in ("#", "formula", "space group", "source", "R_wp", "R_wp net", "τ (Å)", "a, b, c (Å)"):
+        table.add_column(col)
+    for r in result.ranked:
+        lat = r.lattice_parameters()
+        table.add_row(str(r.rank), r.formula, r.space_group, r.candidate.source, f"{r.metrics['r_wp']:.4f}",
+                      f"{r.metrics['r_wp_net']:.4f}", f"{r.size_angstrom:.1f}",
+                      f"{lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f}")
+    console.print(table)
+    console.print(f"verdict: {result.verdict.label} - {result.verdict.reason}")
+    console.print(f"wrote {len(files)} files to {out}")
+    if json_out:
+        emit_json({**result.to_json(), "files": files})
+    if not result.verdict.confident:
+        raise typer.Exit(EXIT_NO_ANSWER)
+
+
+@handle_errors
+def solve(
+    pattern: Annotated[Path, typer.Argument(help="Measured pattern (.xy, .xye, .csv, pdCIF, GSAS, .xrdml).")],
+    formula: Annotated[str, typer.Option("--formula", "-f", help="Chemical formula, e.g. SrTiO3.")],
+    output: OutDir = Path("solution"),
+    size: Size = "auto",
+    z: Annotated[str, typer.Option("--z", help="Formula units per cell, or 'auto'.")] = "auto",
+    wavelength: WavelengthOpt = None,
+    space_group: Annotated[str | None, typer.Option("--space-group", help="Space group (number or symbol) "
+                                                    "that candidates must have.")] = None,
+    cell: Annotated[str | None, typer.Option("--cell", help="Known cell 'a,b,c,alpha,beta,gamma' (Å, degrees): "
+                                             "candidates take it and refine only ±2 %.")] = None,
+    candidates: Annotated[list[Path] | None, typer.Option("--candidates", help="Extra candidate CIFs/folders "
+                                                          "(repeatable).")] = None,
+    library: Annotated[Path | None, typer.Option("--library", help="Prototype library (.h5) instead of the "
+                                                 "shipped one.")] = None,
+    p1: P1 = False,
+    restarts: Restarts = 2,
+    refine_top: TopK = 24,
+    instrument_fwhm: InstrFwhm = 0.0,
+    device: t.Device = "cpu",
+    seed: t.Seed = 0,
+    quiet: t.Quiet = False,
+    json_out: t.Json = False,
+) -> None:
+    """Solve a crystal structure from a powder pattern and its chemical formula.
+
+    Candidates from the prototype library (and --candidates) are refined together against the pattern
+    (scale, background, zero shift, cell, size, atom positions), ranked, merged when identical and
+    judged. Exit status 1 when there is no confident solution.
+    """
+    from pxrdsolve.solve.pipeline import solve_pattern
+
+    stderr_console(quiet).print(f"solving {pattern} for {formula} …")
+    result = solve_pattern(
+        pattern, formula, size=size, z=z, wavelength=wavelength, space_group=space_group, cell=cell,
+        candidates=[str(c) for c in candidates or []], library=None if library is None else str(library),
+        config=_config(seed, device, restarts, refine_top, instrument_fwhm),
+    )
+    _report(result, output, p1, quiet, json_out)
+
+
+@handle_errors
+def rank(
+    candidates: Annotated[list[Path], typer.Argument(help="Candidate structures: CIF files, folders, CSV, "
+                                                          "pattern HDF5 files.")],
+    pattern: Annotated[Path, typer.Option("--pattern", "-p", help="Measured pattern file.")],
+    output: OutDir = Path("ranking"),
+    size: Size = "auto",
+    wavelength: WavelengthOpt = None,
+    p1: P1 = False,
+    restarts: Restarts = 2,
+    refine_top: TopK = 24,
+    instrument_fwhm: InstrFwhm = 0.0,
+    device: t.Device = "cpu",
+    seed: t.Seed = 0,
+    quiet: t.Quiet = False,
+    json_out: t.Json = False,
+) -> None:
+    """Refine given candidate structures against a pattern and rank them (same outputs as solve)."""
+    from pxrdsolve.solve.pipeline import rank_candidates
+
+    result = rank_candidates([str(c) for c in candidates], pattern, size=size, wavelength=wavelength,
+                             config=_config(seed, device, restarts, refine_top, instrument_fwhm))
+    _report(result, output, p1, quiet, json_out)

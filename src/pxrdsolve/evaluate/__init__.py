@@ -1,0 +1,1 @@
+"""The benchmark harness: targets, metrics (R_wp², structure match, validity), shards, reports."""

@@ -1,0 +1,201 @@
+"""``evaluate``: solve every target, score it, write one JSON per material atomically.
+
+Materials are taken in file order; ``shard=(i, n)`` takes the i-th of n contiguous blocks, and each
+finished material is written to ``OUT/materials/NNNNN_ID.json`` at once, so a killed job resumes
+where it stopped (``resume=True`` skips finished materials) and shards written into one folder (or
+merged with :func:`merge_reports`) give the same report as one process.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pxrdsolve import __version__
+from pxrdsolve.errors import InputError
+from pxrdsolve.evaluate import metrics as m
+from pxrdsolve.evaluate.targets import Target
+from pxrdsolve.io.atomic import write_text_atomic
+
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What an evaluation run does: target source, size, seed, solver settings, baselines."""
+
+    source: str
+    size: float | str = 10.0
+    seed: int = 0
+    first: int | None = None
+    library: str | None = None
+    solve: dict[str, Any] = field(default_factory=dict)
+    baselines: tuple[str, ...] = ("library-only",)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _structures(records) -> list:
+    from pxrdsolve.solve.rank import record_to_structure
+
+    return [record_to_structure(r) for r in records]
+
+
+def eval_patterns(structures) -> np.ndarray:
+    """PXRDNet 8192-point evaluation patterns of pymatgen structures (conventional cells)."""
+    from pxrdsolve.crystal import batch_from_records
+    from pxrdsolve.diffraction.peaks import compute_peaks
+    from pxrdsolve.diffraction.pxrdnet import pxrdnet_eval_patterns, pxrdnet_peak_q_max
+    from pxrdsolve.io.structures import standardise, structure_to_record
+
+    if not structures:
+        return np.zeros((0, 8192))
+    recs = [structure_to_record(standardise(s, "conventional")) for s in structures]
+    peaks = compute_peaks(batch_from_records(recs), 1.54184, pxrdnet_peak_q_max())
+    return pxrdnet_eval_patterns(peaks).numpy()
+
+
+def rwp2_list(target_eval: np.ndarray | None, structures) -> list[float]:
+    if target_eval is None or not structures:
+        return []
+    pred = eval_patterns(structures)
+    return [float(np.sum((target_eval - p) ** 2) / np.sum(target_eval**2)) for p in pred]
+
+
+def score(target: Target, ranked, seconds: dict[str, float]) -> dict[str, Any]:
+    """All metrics of one solved material (JSON-serialisable)."""
+    top = list(ranked)[:TOP_K]
+    refined = _structures([r.record for r in top])
+    proposed = _structures([r.candidate.record for r in top])
+    ref_sym = m.symmetry_summary(target.structure)
+    out: dict[str, Any] = {
+        "index": target.index, "id": target.identifier, "formula": target.formula, "kind": target.kind,
+        "natoms": len(target.structure), "crystal_system": ref_sym["crystal_system"],
+        "space_group": ref_sym["space_group"], "n_candidates_ranked": len(top), "seconds": seconds,
+    }
+    r_after = rwp2_list(target.eval_pattern, refined)
+    r_before = rwp2_list(target.eval_pattern, proposed)
+    out["rwp2_best10_after"] = min(r_after) if r_after else None
+    out["rwp2_best10_before"] = min(r_before) if r_before else None
+    out["rwp2_top1_after"] = r_after[0] if r_after else None
+    for name, tol in (("standard", m.STANDARD_TOL), ("strict", m.STRICT_TOL)):
+        rank, rms = m.first_match(target.structure, refined, tol)
+        out[f"match_rank_{name}"] = rank
+        out[f"match_rms_{name}"] = rms
+        out[f"match_top1_{name}"] = rank == 0
+        out[f"match_top10_{name}"] = rank is not None
+        if name == "standard":
+            b_rank, _ = m.first_match(target.structure, proposed, tol)
+            out["match_top1_standard_before"] = b_rank == 0
+            out["match_top10_standard_before"] = b_rank is not None
+            out["match_source"] = top[rank].candidate.source if rank is not None else None
+    if top:
+        cand_sym = m.symmetry_summary(refined[0])
+        out["top1_space_group"] = cand_sym["space_group"]
+        out["top1_space_group_correct"] = cand_sym["space_group"] == ref_sym["space_group"]
+        out["top1_lattice_error"] = m.lattice_error(ref_sym, cand_sym)
+        out["top1_r_wp"] = float(top[0].metrics.get("r_wp", float("nan")))
+        out["valid_fraction"] = float(np.mean([m.is_valid(s) for s in refined]))
+        cb = [m.charge_balanced(s) for s in refined]
+        cb = [c for c in cb if c is not None]
+        out["charge_balanced_fraction"] = float(np.mean(cb)) if cb else None
+        out["sources_top10"] = [r.candidate.source for r in top]
+    return out
+
+
+def run_evaluate(
+    targets: list[Callable[[], Target]],
+    labels: list[str],
+    out_dir: str | Path,
+    solve_fn: Callable[[Target], Any],
+    config: EvaluateConfig,
+    shard: tuple[int, int] | None = None,
+    resume: bool = False,
+    progress: Callable[..., None] | None = None,
+    baseline_fns: dict[str, Callable[[Target], Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate targets [shard block]; returns the per-material records written in this run."""
+    from pxrdsolve.simulation.run import shard_range
+
+    out = Path(out_dir)
+    mat_dir = out / "materials"
+    mat_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    cfg = json.dumps({"evaluate": config.to_json(), "software_version": __version__}, sort_keys=True, default=str)
+    if cfg_path.exists() and resume and cfg_path.read_text() != cfg:
+        raise InputError(f"{out}: holds results of another configuration; use a new -o or drop --resume")
+    if not cfg_path.exists() or not resume:
+        write_text_atomic(cfg_path, cfg)
+    lo, hi = shard_range(len(targets), shard)
+    done: list[dict[str, Any]] = []
+    if progress:
+        progress(0, total=hi - lo)
+    for i in range(lo, hi):
+        path = mat_dir / f"{i:05d}_{_safe(labels[i])}.json"
+        if resume and path.exists():
+            if progress:
+                progress(1)
+            continue
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        try:
+            target = targets[i]()
+            t1 = time.perf_counter()
+            result = solve_fn(target)
+            t2 = time.perf_counter()
+            seconds = {"target": t1 - t0, "solve": t2 - t1, **{f"solve_{k}": v for k, v in
+                                                                 getattr(result, "seconds", {}).items()}}
+            record = score(target, result.ranked, seconds)
+            record["seconds"]["score"] = time.perf_counter() - t2
+            record["verdict"] = getattr(getattr(result, "verdict", None), "label", None)
+            for name, fn in (baseline_fns or {}).items():
+                tb = time.perf_counter()
+                base = score(target, fn(target).ranked, {})
+                record[f"baseline_{name}"] = {k: base.get(k) for k in (
+                    "rwp2_best10_after", "rwp2_best10_before", "match_top1_standard", "match_top10_standard",
+                    "match_top1_strict", "match_top10_strict")}
+                record[f"baseline_{name}"]["seconds"] = time.perf_counter() - tb
+        except InputError as exc:
+            record = {"index": i, "id": labels[i], "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one material must not stop a batch run
+            record = {"index": i, "id": labels[i], "error": f"{type(exc).__name__}: {exc}",
+                      "traceback": traceback.format_exc(limit=5)}
+        record["peak_rss_mb"] = max(rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+        write_text_atomic(path, json.dumps(record, default=_json_default, sort_keys=True))
+        done.append(record)
+        if progress:
+            progress(1)
+    return done
+
+
+def load_records(out_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """All per-material records under one or more output folders (deduplicated by index)."""
+    recs: dict[int, dict] = {}
+    for d in out_dirs:
+        for p in sorted(Path(d, "materials").glob("*.json")):
+            r = json.loads(p.read_text())
+            recs[int(r["index"])] = r
+    return [recs[k] for k in sorted(recs)]
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:60]
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)

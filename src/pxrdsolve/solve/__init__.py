@@ -1,0 +1,1 @@
+"""Structure solution: candidate sources (model, prototype library, user), refinement, ranking."""

@@ -1,0 +1,109 @@
+"""Cell parametrisation for refinement: (a, b, c, α, β, γ) with bounded offsets and tied parameters.
+
+A candidate's cell is refined as lengths (Å) and angles (degrees):
+
+* L_i = L⁰_i · (1 + w_L · tanh(u_L[src_i])) — relative window ``w_L`` (0.2 = ±20 %);
+* A_i = A⁰_i + w_A · tanh(u_A[src_i]) · free_i — window ``w_A`` degrees.
+
+Symmetry equalities seen in the starting cell are kept without spglib: lengths equal within
+``tol`` share one parameter (``src``), angles at 90° or 120° are held fixed (``free = 0``) and
+equal non-special angles share one parameter (rhombohedral cells stay rhombohedral).  Lengths and
+angles rebuild a right-handed Cartesian cell (a along x, b in the xy plane); powder patterns
+depend only on the metric, so the orientation change does not matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class CellTies:
+    """Tie maps (B, 3) long: which parameter slot drives each length/angle; ``angle_free`` (B, 3) float."""
+
+    length_src: torch.Tensor
+    angle_src: torch.Tensor
+    angle_free: torch.Tensor
+
+    def num_free(self) -> torch.Tensor:
+        """Independent cell parameters per candidate (B,)."""
+        n_len = torch.stack([(self.length_src == k).any(1) for k in range(3)], 1).sum(1)
+        free_src = torch.where(self.angle_free > 0, self.angle_src, torch.full_like(self.angle_src, -1))
+        n_ang = torch.stack([(free_src == k).any(1) for k in range(3)], 1).sum(1)
+        return n_len + n_ang
+
+    def select(self, idx: torch.Tensor) -> CellTies:
+        return CellTies(self.length_src[idx], self.angle_src[idx], self.angle_free[idx])
+
+
+def cell_parameters(lattice: torch.Tensor) -> torch.Tensor:
+    """(B, 6): a, b, c (Å), α, β, γ (degrees) of row-vector cells (B, 3, 3)."""
+    a, b, c = lattice[:, 0], lattice[:, 1], lattice[:, 2]
+    la, lb, lc = a.norm(dim=-1), b.norm(dim=-1), c.norm(dim=-1)
+
+    def ang(u: torch.Tensor, v: torch.Tensor, nu: torch.Tensor, nv: torch.Tensor) -> torch.Tensor:
+        return torch.rad2deg(torch.acos(((u * v).sum(-1) / (nu * nv)).clamp(-1.0, 1.0)))
+
+    return torch.stack([la, lb, lc, ang(b, c, lb, lc), ang(a, c, la, lc), ang(a, b, la, lb)], dim=1)
+
+
+def lattice_from_parameters(params: torch.Tensor) -> torch.Tensor:
+    """Row-vector cells (B, 3, 3) Å from (B, 6) (a, b, c Å; α, β, γ degrees); differentiable.
+
+    a = (a, 0, 0); b = (b cos γ, b sin γ, 0); c completes the metric.  Invalid angle
+    combinations are kept finite by clamping the squared height of c at a small positive value.
+    """
+    a, b, c = params[:, 0], params[:, 1], params[:, 2]
+    al, be, ga = (torch.deg2rad(params[:, i]) for i in (3, 4, 5))
+    ca, cb, cg, sg = torch.cos(al), torch.cos(be), torch.cos(ga), torch.sin(ga)
+    cx = c * cb
+    cy = c * (ca - cb * cg) / sg
+    cz = torch.sqrt((c**2 - cx**2 - cy**2).clamp_min(1e-6 * c.detach() ** 2))
+    zero = torch.zeros_like(a)
+    rows = [
+        torch.stack([a, zero, zero], -1),
+        torch.stack([b * cg, b * sg, zero], -1),
+        torch.stack([cx, cy, cz], -1),
+    ]
+    return torch.stack(rows, dim=1)
+
+
+def detect_ties(params: torch.Tensor, length_tol: float = 1e-3, angle_tol_deg: float = 0.05) -> CellTies:
+    """Tie maps from starting cell parameters (B, 6): equal lengths share a slot, 90°/120° fixed."""
+    bsz = params.shape[0]
+    p = params.detach().double().cpu()
+    length_src = torch.zeros(bsz, 3, dtype=torch.long)
+    angle_src = torch.zeros(bsz, 3, dtype=torch.long)
+    angle_free = torch.ones(bsz, 3, dtype=torch.float64)
+    for bi in range(bsz):
+        lengths, angles = p[bi, :3], p[bi, 3:]
+        for i in range(3):
+            length_src[bi, i] = i
+            for j in range(i):
+                if abs(float(lengths[i] - lengths[j])) <= length_tol * float(lengths[j]):
+                    length_src[bi, i] = length_src[bi, j]
+                    break
+        for i in range(3):
+            angle_src[bi, i] = i
+            v = float(angles[i])
+            if abs(v - 90.0) < angle_tol_deg or abs(v - 120.0) < angle_tol_deg or abs(v - 60.0) < angle_tol_deg:
+                angle_free[bi, i] = 0.0
+                continue
+            for j in range(i):
+                if angle_free[bi, j] > 0 and abs(v - float(angles[j])) < angle_tol_deg:
+                    angle_src[bi, i] = angle_src[bi, j]
+                    break
+    dev = params.device
+    return CellTies(length_src.to(dev), angle_src.to(dev), angle_free.to(dev, params.dtype))
+
+
+def apply_offsets(
+    start: torch.Tensor, ties: CellTies, u_length: torch.Tensor, u_angle: torch.Tensor,
+    length_window: float, angle_window_deg: float,
+) -> torch.Tensor:
+    """Cell parameters (B, 6) from the start (B, 6) and unconstrained offsets u (B, 3) each."""
+    rel = length_window * torch.tanh(torch.gather(u_length, 1, ties.length_src))
+    dang = angle_window_deg * torch.tanh(torch.gather(u_angle, 1, ties.angle_src)) * ties.angle_free
+    return torch.cat([start[:, :3] * (1.0 + rel), start[:, 3:] + dang], dim=1)

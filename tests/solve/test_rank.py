@@ -1,0 +1,83 @@
+"""Ranking: the true structure first among decoys, duplicate merging, verdicts."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+from test_refine import RUTILE_FRAC, RUTILE_Z, simulated_pattern
+
+from helpers import record
+from pxrdsolve.solve.objective import prepare_fit_data
+from pxrdsolve.solve.rank import RankConfig, rank_and_merge
+from pxrdsolve.solve.refine import LatticeStageConfig, PositionStageConfig, RefineConfig, refine_candidates
+from pxrdsolve.solve.types import Candidate
+from pxrdsolve.solve.verdict import AMBIGUOUS, NO_SOLUTION, SOLVED, decide
+
+CFG = RefineConfig(top_k=6, restarts=1, lattice=LatticeStageConfig(steps=25),
+                   positions=PositionStageConfig(steps=0, enabled=False))
+FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+
+
+def rock_salt(a: float = 5.64):
+    frac = FCC + [[x + 0.5 if i == 0 else x for i, x in enumerate(f)] for f in FCC]
+    return record(np.eye(3) * a, np.mod(frac, 1.0), [11] * 4 + [17] * 4)
+
+
+def rock_salt_primitive(a: float = 5.64):
+    lat = 0.5 * a * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]])
+    return record(lat, [[0, 0, 0], [0.5, 0.5, 0.5]], [11, 17])
+
+
+def zinc_blende(a: float = 5.64):
+    frac = FCC + [[x + 0.25 for x in f] for f in FCC]
+    return record(np.eye(3) * a, frac, [11] * 4 + [17] * 4)
+
+
+def cesium_chloride(a: float = 3.3):
+    return record(np.eye(3) * a, [[0, 0, 0], [0.5, 0.5, 0.5]], [11, 17])
+
+
+def _solve(pattern_record, candidates, size=15.0):
+    data = prepare_fit_data(simulated_pattern(pattern_record, size, noise=2e-3))
+    refined = refine_candidates([c.record for c in candidates], data, size, False, CFG)
+    ranked = rank_and_merge(candidates, refined, RankConfig(top_n=10, pool=10))
+    return ranked, decide(ranked)
+
+
+def test_true_structure_ranks_first_and_duplicates_merge():
+    cands = [Candidate(zinc_blende(5.9), "prototype", "zinc blende"),
+             Candidate(cesium_chloride(3.4), "prototype", "CsCl"),
+             Candidate(rock_salt(5.5), "prototype", "rock salt"),
+             Candidate(rock_salt_primitive(5.75), "user", "rock salt primitive")]
+    ranked, verdict = _solve(rock_salt(5.64), cands)
+    assert ranked[0].candidate.label.startswith("rock salt")
+    assert ranked[0].space_group_number == 225
+    labels = [r.candidate.label for r in ranked]
+    assert len(ranked) == 3 and not ("rock salt" in labels and "rock salt primitive" in labels)
+    assert len(ranked[0].duplicates) == 1
+    assert verdict.label == SOLVED
+    assert ranked[0].metrics["r_wp"] < ranked[1].metrics["r_wp"]
+
+
+def test_no_confident_solution_when_nothing_explains_the_pattern():
+    rutile = record(np.diag([4.594, 4.594, 2.959]), RUTILE_FRAC, RUTILE_Z)
+    cands = [Candidate(rock_salt(5.64), "prototype", "rock salt"),
+             Candidate(cesium_chloride(3.4), "prototype", "CsCl")]
+    _, verdict = _solve(rutile, cands)
+    assert verdict.label == NO_SOLUTION
+
+
+def _fake(excess: float, net: float):
+    return SimpleNamespace(metrics={"r_excess": excess, "r_wp_net": net})
+
+
+def test_verdict_rules():
+    assert decide([]).label == NO_SOLUTION
+    assert decide([_fake(0.05, 0.05)]).label == SOLVED
+    assert math.isinf(decide([_fake(0.05, 0.05)]).margin)
+    assert decide([_fake(0.05, 0.05), _fake(0.051, 0.051)]).label == AMBIGUOUS
+    assert decide([_fake(0.05, 0.05), _fake(0.2, 0.2)]).label == SOLVED
+    assert decide([_fake(0.3, 0.3), _fake(0.6, 0.6)]).label == AMBIGUOUS
+    assert decide([_fake(0.6, 0.6)]).label == NO_SOLUTION

@@ -1,0 +1,89 @@
+"""Refinement: recovers a known lattice distortion, never returns a worse fit, cell parametrisation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import record
+from pxrdsolve.crystal import batch_from_records
+from pxrdsolve.diffraction.peaks import compute_peaks
+from pxrdsolve.diffraction.radiation import parse_radiation
+from pxrdsolve.patterns.types import MeasuredPattern
+from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, render_sticks
+from pxrdsolve.solve.refine import LatticeStageConfig, PositionStageConfig, RefineConfig, refine_candidates
+from pxrdsolve.solve.symmetry import cell_parameters, detect_ties, lattice_from_parameters
+
+RUTILE_FRAC = [[0, 0, 0], [0.5, 0.5, 0.5], [0.305, 0.305, 0], [0.695, 0.695, 0], [0.805, 0.195, 0.5],
+               [0.195, 0.805, 0.5]]
+RUTILE_Z = [22, 22, 8, 8, 8, 8]
+
+
+def simulated_pattern(rec, size_angstrom: float, n: int = 500, q_range=(1.0, 5.5), noise: float = 0.0,
+                      background: float = 0.0, seed: int = 0) -> MeasuredPattern:
+    """A normalised pattern on a uniform Q grid (Å⁻¹), Cu Kα1 only, optional noise and flat background."""
+    rad = parse_radiation("CuKa1")
+    q = np.linspace(*q_range, n)
+    proto = MeasuredPattern(q, np.ones(n), None, rad.wavelength_angstrom, rad, "q", None, "sim")
+    data = prepare_fit_data(proto, ObjectiveConfig(max_points=10**6))
+    peaks = compute_peaks(batch_from_records([rec]), rad.wavelength_angstrom, q_range[1] + 3.0)
+    y = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index, 1,
+                      torch.tensor([size_angstrom], dtype=torch.float64))[0].numpy()
+    y = y / y.max() + background
+    y = y + noise * np.random.default_rng(seed).standard_normal(n)
+    return MeasuredPattern(q, y, None, rad.wavelength_angstrom, rad, "q", None, "sim")
+
+
+FAST = RefineConfig(top_k=4, restarts=2, lattice=LatticeStageConfig(steps=40),
+                    positions=PositionStageConfig(steps=0, enabled=False))
+
+
+def test_recovers_c_perturbation_of_tetragonal_cell():
+    a, c = 4.594, 2.959
+    true = record(np.diag([a, a, c * 1.08]), RUTILE_FRAC, RUTILE_Z)
+    start = record(np.diag([a, a, c]), RUTILE_FRAC, RUTILE_Z)
+    data = prepare_fit_data(simulated_pattern(true, 20.0, noise=2e-3, background=0.05))
+    res = refine_candidates([start], data, 20.0, refine_size=False, config=FAST)
+    params = cell_parameters(torch.as_tensor(res.lattice))[0].numpy()
+    assert res.stage[0] == "refined"
+    np.testing.assert_allclose(params[:3], [a, a, c * 1.08], rtol=4e-3)
+    np.testing.assert_allclose(params[3:], 90.0, atol=1e-6)  # tetragonal ties kept
+    assert res.metrics_after["r_wp"][0] < 0.5 * res.metrics_before["r_wp"][0]
+    assert res.metrics_after["r_wp_net"][0] < 0.05
+
+
+def test_refinement_never_returns_a_worse_fit():
+    a, c = 4.594, 2.959
+    true = record(np.diag([a, a, c]), RUTILE_FRAC, RUTILE_Z)
+    rng = np.random.default_rng(3)
+    starts = [true, record(np.diag([a * 1.02, a * 1.02, c]), RUTILE_FRAC, RUTILE_Z)]
+    starts += [record(np.diag(rng.uniform(3.5, 6.0, 3)) + rng.uniform(-0.4, 0.4, (3, 3)), rng.random((4, 3)),
+                      [22, 8, 8, 22]) for _ in range(3)]
+    data = prepare_fit_data(simulated_pattern(true, 30.0, noise=5e-3))
+    res = refine_candidates(starts, data, 30.0, refine_size=True, config=FAST)
+    assert np.all(res.metrics_after["chi2"] <= res.metrics_before["chi2"] * (1 + 1e-9))
+    assert res.metrics_after["r_wp"][0] < 0.05  # the true cell stays (near) perfect
+    assert np.argmin(res.metrics_after["chi2"]) in (0, 1)
+    assert abs(res.size_angstrom[0] - 30.0) < 3.0
+
+
+def test_cell_parametrisation_roundtrip_and_ties():
+    lat = torch.tensor([[[4.0, 0, 0], [0, 4.0, 0], [0, 0, 4.0]], [[5.0, 0, 0], [-2.0, 4.33, 0], [0.3, 0.2, 7.0]]],
+                       dtype=torch.float64)
+    p = cell_parameters(lat)
+    back = lattice_from_parameters(p)
+    metric = lambda m: m @ m.transpose(-1, -2)  # noqa: E731
+    torch.testing.assert_close(metric(back), metric(lat))
+    ties = detect_ties(p)
+    assert ties.length_src[0].tolist() == [0, 0, 0]  # cubic: one length
+    assert ties.angle_free[0].tolist() == [0.0, 0.0, 0.0]
+    assert int(ties.num_free()[0]) == 1
+    assert int(ties.num_free()[1]) == 6
+
+
+def test_config_serialises_to_json():
+    text = json.dumps(RefineConfig().to_json())
+    assert json.loads(text)["lattice"]["length_window"] == pytest.approx(0.2)
