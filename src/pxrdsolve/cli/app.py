@@ -43,7 +43,7 @@ def register() -> typer.Typer:
     """Add the commands to :data:`app` (once) and return it."""
     global _registered
     if not _registered:
-        from pxrdsolve.cli import broaden, evaluate, inspect, library, simulate
+        from pxrdsolve.cli import broaden, evaluate, inspect, library, simulate, train
         from pxrdsolve.cli import solve as solve_cli
 
         app.command("simulate")(simulate.simulate)
@@ -53,6 +53,8 @@ def register() -> typer.Typer:
         app.command("rank")(solve_cli.rank)
         app.command("evaluate")(evaluate.evaluate)
         app.command("library")(library.library)
+        app.command("dataset")(train.dataset)
+        app.command("train")(train.train)
         _registered = True
     return app
 

@@ -48,7 +48,11 @@ def _solver(config: EvaluateConfig, library: Any, baseline: str | None = None) -
 
     def solve(target: Target):
         size = target.size if config.size != "auto" else "auto"
-        return solve_pattern(target.pattern, target.formula, size=size, z=target.z, library=library, config=cfg)
+        c = cfg
+        if target.instrument_fwhm_q:
+            obj = replace(cfg.refine.objective, instrument_fwhm_q=target.instrument_fwhm_q)
+            c = replace(cfg, refine=replace(cfg.refine, objective=obj))
+        return solve_pattern(target.pattern, target.formula, size=size, z=target.z, library=library, config=c)
 
     return solve
 

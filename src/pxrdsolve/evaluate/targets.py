@@ -2,7 +2,9 @@
 
 A PXRDNet-style target is the 512-point model input at the given size τ (with PXRDNet's random
 Gaussian σ and N(0, 10⁻³) noise, seeded per material) and the 8192-point evaluation pattern; the
-structure is standardised to its conventional cell first, as PXRDNet does.  A measured target is a
+structure is standardised to its conventional cell first, as PXRDNet does.  The solver gets the
+points up to 2θ = 90° and knows PXRDNet's instrument Gaussian (FWHM ≈ 0.20 Å⁻¹), as a user knows
+their instrument.  A measured target is a
 pattern file with its reference CIF (from a ``MANIFEST.tsv`` with ``case_id``, ``formula`` and
 ``wavelength_A`` columns, files ``<case_id>.xy`` and ``<case_id>.cif`` next to it).
 """
@@ -19,6 +21,9 @@ import numpy as np
 
 from pxrdsolve.errors import InputError
 
+# PXRDNet's Gaussian: σ ~ U[40.96, 45.06] bins of Q_max/4095 Å⁻¹ (mean 43.0) → FWHM = 2.3548 σ
+PXRDNET_INSTRUMENT_FWHM_Q = 2.3548 * 43.0 * (4 * 3.141592653589793 / 1.54184) / 4095
+
 
 @dataclass(frozen=True)
 class Target:
@@ -33,6 +38,7 @@ class Target:
     eval_pattern: np.ndarray | None  # PXRDNet 8192-point evaluation pattern of the reference
     size: float | str
     kind: str  # "pxrdnet" or "measured"
+    instrument_fwhm_q: float = 0.0  # Å⁻¹, the known instrument Gaussian (0 = unknown)
 
 
 def read_csv_rows(path: str | Path, first: int | None = None) -> list[dict[str, str]]:
@@ -55,7 +61,7 @@ def read_csv_rows(path: str | Path, first: int | None = None) -> list[dict[str, 
 def pxrdnet_target(index: int, row: dict[str, str], size_angstrom: float, seed: int) -> Target:
     """Target of one CSV row: conventional cell, PXRDNet input (noisy) + evaluation pattern."""
     from pxrdsolve.crystal import batch_from_records
-    from pxrdsolve.diffraction.grids import PXRDNET_WAVELENGTH_ANGSTROM, pxrdnet_input_q
+    from pxrdsolve.diffraction.grids import PXRDNET_N_FINE, PXRDNET_WAVELENGTH_ANGSTROM, pxrdnet_input_q, pxrdnet_q_max
     from pxrdsolve.diffraction.peaks import compute_peaks
     from pxrdsolve.diffraction.pxrdnet import pxrdnet_eval_patterns, pxrdnet_input_patterns, pxrdnet_peak_q_max
     from pxrdsolve.diffraction.radiation import parse_radiation
@@ -70,15 +76,20 @@ def pxrdnet_target(index: int, row: dict[str, str], size_angstrom: float, seed: 
     y = pxrdnet_input_patterns(peaks, size_angstrom=size_angstrom, generator=gen)[0].numpy()
     ev = pxrdnet_eval_patterns(peaks)[0].numpy()
     structure = _structure(row["cif"])
+    # the solver sees the pattern up to 2θ = 90° (PXRDNet's grid is empty beyond) on the Q of each
+    # max-pool window's centre (+3.5 fine bins), where a pooled peak's position belongs
+    q = pxrdnet_input_q() + 3.5 * pxrdnet_q_max() / (PXRDNET_N_FINE - 1)
+    keep = q <= pxrdnet_peak_q_max()
     pattern = MeasuredPattern(
-        q_inv_angstrom=pxrdnet_input_q(), intensity=y, esd=None, wavelength_angstrom=PXRDNET_WAVELENGTH_ANGSTROM,
+        q_inv_angstrom=q[keep], intensity=y[keep], esd=None, wavelength_angstrom=PXRDNET_WAVELENGTH_ANGSTROM,
         radiation=parse_radiation("CuKa"), source_axis="q", two_theta_deg=None,
         path=f"{ident} (pxrdnet τ={size_angstrom:g} Å)",
         metadata={"format": "pxrdnet", "wavelength_source": "preset"},
     )
     comp = structure.composition
     z = int(round(comp.num_atoms / comp.reduced_composition.num_atoms))
-    return Target(index, ident, comp.reduced_formula, z, structure, pattern, ev, size_angstrom, "pxrdnet")
+    return Target(index, ident, comp.reduced_formula, z, structure, pattern, ev, size_angstrom, "pxrdnet",
+                  PXRDNET_INSTRUMENT_FWHM_Q)
 
 
 def manifest_targets(manifest: str | Path) -> list[dict[str, str]]:
