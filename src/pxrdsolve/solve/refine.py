@@ -59,7 +59,7 @@ class ScanConfig:
 class LatticeStageConfig:
     """Adam on cell, τ and zero: windows ±``length_window`` (relative) and ±``angle_window_deg``."""
 
-    steps: int = 50
+    steps: int = 40
     lr: float = 0.06
     length_window: float = 0.2
     angle_window_deg: float = 4.0
@@ -70,7 +70,7 @@ class LatticeStageConfig:
 class PositionStageConfig:
     """Adam on bounded atomic displacements (±``max_displacement_angstrom`` per axis)."""
 
-    steps: int = 20
+    steps: int = 15
     lr: float = 0.08
     max_displacement_angstrom: float = 0.2
     enabled: bool = True
@@ -84,7 +84,7 @@ class RefineConfig:
     scan: ScanConfig = field(default_factory=ScanConfig)
     lattice: LatticeStageConfig = field(default_factory=LatticeStageConfig)
     positions: PositionStageConfig = field(default_factory=PositionStageConfig)
-    top_k: int = 24
+    top_k: int = 12
     restarts: int = 2
     restart_jitter: float = 0.03
     size_bounds_angstrom: tuple[float, float] = (2.0, 5000.0)
