@@ -109,8 +109,7 @@ def compute_peaks(
     bsz = crystals.num_crystals
     refl, q, fsq = box_reflections(crystals, q_max, q_min_inv_angstrom, compute_dtype)
     hkl, cidx = refl.hkl, refl.crystal_index
-    pos = q > 0
-    hkl, cidx, q, fsq = hkl[pos], cidx[pos], q[pos], 2.0 * fsq[pos]  # both Friedel mates
+    fsq = 2.0 * fsq  # both Friedel mates
     inten = fsq * lorentz_polarisation(q, lam)
 
     # merge: group by (crystal, round(2θ / tol)); a peak sits at its group's smallest Q
@@ -118,8 +117,7 @@ def compute_peaks(
         tth = torch.rad2deg(2.0 * torch.asin(q.detach().double() * lam / (4.0 * math.pi)))
         key = torch.round(tth / merge_tol_two_theta_deg).long()
         composite = cidx * (int(key.max()) + 1 if key.numel() else 1) + key
-        order = torch.argsort(q.detach())
-        order = order[torch.argsort(composite[order], stable=True)]
+        order = torch.argsort(composite, stable=True)
         k_s = composite[order]
         new = torch.ones_like(k_s, dtype=torch.bool)
         new[1:] = k_s[1:] != k_s[:-1]
@@ -127,9 +125,10 @@ def compute_peaks(
         n_groups = int(group[-1]) + 1 if group.numel() else 0
         first = torch.nonzero(new).squeeze(1)
         c_s = cidx[order]
+    q_s = q[order]
+    g_q = q_s.new_full((n_groups,), math.inf).scatter_reduce(0, group, q_s, reduce="amin", include_self=True)
     g_int = scatter_sum(inten[order], group, n_groups)
     g_fsq = scatter_sum(fsq[order], group, n_groups)
-    g_q = q[order][first]
     g_c = c_s[first]
     g_hkl = hkl[order][first]
     g_mult = 2 * torch.bincount(group, minlength=n_groups)

@@ -115,6 +115,8 @@ def box_reflections(
     coeff_all = coeff_all.to(device=dev, dtype=cdt)
     recip = reciprocal_lattice(crystals.lattice)
     metric = recip @ recip.transpose(-1, -2)  # (B, 3, 3) Å⁻², differentiable
+    m6 = torch.stack([metric[:, 0, 0], metric[:, 1, 1], metric[:, 2, 2], metric[:, 0, 1], metric[:, 0, 2],
+                      metric[:, 1, 2]], dim=1)
     atom_off = crystals.atom_offsets
     has_dw = bool((crystals.b_iso != 0).any())
     slot_local, slot_z, slot_b, slot_first, slot_count = _slots(crystals)
@@ -148,12 +150,14 @@ def box_reflections(
         hkl_box = torch.stack([hh, kk, ll], dim=-1).reshape(-1, 3)
         half = (hkl_box[:, 0] > 0) | (hkl_box[:, 1] > 0) | ((hkl_box[:, 1] == 0) & (hkl_box[:, 2] > 0))
         hf = hkl_box.to(metric.dtype)
-        g2_box = torch.einsum("pi,cij,pj->cp", hf, metric[gi], hf)  # (C, P) Å⁻², differentiable
+        quad = torch.stack([hf[:, 0] ** 2, hf[:, 1] ** 2, hf[:, 2] ** 2, 2 * hf[:, 0] * hf[:, 1],
+                            2 * hf[:, 0] * hf[:, 2], 2 * hf[:, 1] * hf[:, 2]], dim=1)  # (P, 6)
+        g2_box = m6[gi] @ quad.T  # (C, P) Å⁻², g² = hᵀ M h, differentiable
         with torch.no_grad():
             keep = (g2_box <= g2_hi * (1 + 1e-12)) & (g2_box >= g2_lo * (1 - 1e-12)) & half[None, :]
             rows, pts = torch.nonzero(keep, as_tuple=True)
-        hkl_sel = hkl_box[pts]
-        g2_sel = g2_box[rows, pts]
+        hkl_sel = hkl_box.index_select(0, pts)
+        g2_sel = g2_box.reshape(-1).index_select(0, rows * hkl_box.shape[0] + pts)
         s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
         hk_idx = hkl_sel[:, 0] * (2 * km + 1) + (hkl_sel[:, 1] + km)
         l_idx = hkl_sel[:, 2] + lm
