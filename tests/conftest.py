@@ -13,3 +13,19 @@ from helpers import DATA
 def pymatgen_fixture() -> list[dict]:
     """50 MP-20 test structures with pymatgen's Cu Kα peaks (see tests/data/make_fixtures.py)."""
     return json.loads((DATA / "pymatgen_peaks.json").read_text())
+
+
+@pytest.fixture
+def run_cli():
+    """Invoke the ``pxrdsolve`` CLI in-process; returns typer's result (exit_code, output, stdout)."""
+    from typer.testing import CliRunner
+
+    from pxrdsolve.cli.app import register
+
+    runner = CliRunner()
+    app = register()
+
+    def run(*args: object):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return run
