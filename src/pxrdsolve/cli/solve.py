@@ -80,6 +80,9 @@ def solve(
                                                           "(repeatable).")] = None,
     library: Annotated[Path | None, typer.Option("--library", help="Prototype library (.h5) instead of the "
                                                  "shipped one.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Generative-model checkpoint (.h5) "
+                                                    "that adds model candidates [default: the shipped model, "
+                                                    "if any].")] = None,
     p1: P1 = False,
     restarts: Restarts = 2,
     refine_top: TopK = 24,
@@ -91,9 +94,9 @@ def solve(
 ) -> None:
     """Solve a crystal structure from a powder pattern and its chemical formula.
 
-    Candidates from the prototype library (and --candidates) are refined together against the pattern
-    (scale, background, zero shift, cell, size, atom positions), ranked, merged when identical and
-    judged. Exit status 1 when there is no confident solution.
+    Candidates from the prototype library, the generative model (--checkpoint) and --candidates are
+    refined together against the pattern (scale, background, zero shift, cell, size, atom positions),
+    ranked, merged when identical and judged. Exit status 1 when there is no confident solution.
     """
     from pxrdsolve.solve.pipeline import solve_pattern
 
@@ -101,6 +104,7 @@ def solve(
     result = solve_pattern(
         pattern, formula, size=size, z=z, wavelength=wavelength, space_group=space_group, cell=cell,
         candidates=[str(c) for c in candidates or []], library=None if library is None else str(library),
+        checkpoint=None if checkpoint is None else str(checkpoint),
         config=_config(seed, device, restarts, refine_top, instrument_fwhm),
     )
     _report(result, output, p1, quiet, json_out)

@@ -2,7 +2,7 @@
 
 :func:`solve_pattern` is the core that the ``solve`` command wraps; :func:`rank_candidates` ranks
 given structure files against a pattern (``rank`` command).  Candidate sources are imported lazily
-(prototype library, user CIFs; the generative model joins later), so this module imports without them.
+(generative model, prototype library, user CIFs), so this module imports without them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class SolveConfig:
     verdict: VerdictConfig = field(default_factory=VerdictConfig)
     max_candidates: int = 300
     cell_hint_window: float = 0.02
+    # model candidate source (candidates_model): latents searched and decoded per solve; 0 = off
+    model_candidates: int = 32
+    model_steps: int = 200  # Adam steps of the latent search
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -232,6 +235,7 @@ def solve_pattern(
     cell: str | Sequence[float] | None = None,
     candidates: Sequence[str | Path | Candidate] | None = None,
     library: Any = None,
+    checkpoint: Any = None,
     config: SolveConfig = SolveConfig(),
 ) -> SolveResult:
     """Solve a structure from a powder pattern (a path or a ``MeasuredPattern``) and a formula.
@@ -242,6 +246,9 @@ def solve_pattern(
     shrinks to ±``cell_hint_window``.  ``candidates``: extra user structures (CIF paths or
     :class:`Candidate`).  ``library``: prototype library path or object (None = shipped default), or a
     callable ``(composition, max_candidates) → list[Candidate]`` used as the candidate source.
+    ``checkpoint``: generative model (checkpoint path or loaded ``PXRDSolveModel``; None = the shipped
+    default if any) adding ``config.model_candidates`` candidates; skipped with a warning when the
+    model cannot serve the formula.
     """
     from pxrdsolve.solve.formula import parse_formula
 
@@ -250,7 +257,19 @@ def solve_pattern(
     measured = _load_pattern(pattern, wavelength)
     composition = parse_formula(formula, z=z)
     sg = None if space_group is None else _space_group_number(space_group)
-    pool = _prototype_source(composition, library, config.max_candidates, sg) + _user_source(candidates, warnings)
+    # --- model candidate source (candidates_model.py); an unusable checkpoint fails here, before the rest
+    from pxrdsolve.solve.candidates_model import model_source
+
+    t_model = time.perf_counter()
+    model_pool, model_warnings = model_source(
+        measured, composition, checkpoint, n_candidates=config.model_candidates, steps=config.model_steps,
+        seed=config.refine.seed, device=config.refine.device,
+        instrument_fwhm_q=config.refine.objective.instrument_fwhm_q)
+    warnings += model_warnings
+    t_model = time.perf_counter() - t_model
+    # --- end model candidate source
+    pool = (_prototype_source(composition, library, config.max_candidates, sg) + model_pool
+            + _user_source(candidates, warnings))
     cell_t = parse_cell(cell)
     pool = _apply_hints(pool, space_group, cell_t, config.cell_hint_window, warnings)
     if cell_t is not None:
@@ -261,9 +280,10 @@ def solve_pattern(
     t_cand = time.perf_counter() - t0
     inputs = {"pattern": str(getattr(measured, "path", pattern)), "formula": formula, "size": size, "z": z,
               "wavelength": wavelength, "space_group": space_group, "cell": cell_t,
-              "n_user_candidates": len(candidates or [])}
+              "n_user_candidates": len(candidates or []), "n_model_candidates": len(model_pool),
+              "checkpoint": str(checkpoint) if isinstance(checkpoint, (str, Path)) else None}
     result = run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings)
-    return replace(result, seconds={"candidates": t_cand, **result.seconds,
+    return replace(result, seconds={"candidates": t_cand, "candidates_model": t_model, **result.seconds,
                                     "total": result.seconds["total"] + t_cand})
 
 
