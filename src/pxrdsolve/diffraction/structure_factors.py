@@ -20,12 +20,11 @@ import math
 import torch
 
 from pxrdsolve.crystal import CrystalBatch
-from pxrdsolve.diffraction.form_factors import MOTT_BETHE, _table
-from pxrdsolve.diffraction.reflections import Reflections, reciprocal_lattice
+from pxrdsolve.diffraction.form_factors import MOTT_BETHE, _table, form_factor
+from pxrdsolve.diffraction.reflections import MAX_BOX, Reflections, reciprocal_lattice
 from pxrdsolve.errors import InputError
-from pxrdsolve.ops.scatter import repeat_segments
+from pxrdsolve.ops.scatter import repeat_segments, scatter_sum
 
-MAX_BOX = 4_000_000  # reflections in one crystal's half box
 _GROUP_BUDGET = 20_000_000  # padded box points × atoms per group
 _MAX_WASTE = 3.0  # padded work / useful work allowed in a group
 
@@ -183,3 +182,24 @@ def box_reflections(
         zero = crystals.lattice.new_zeros(0)
         return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), zero, zero
     return Reflections(torch.cat(out_hkl), torch.cat(out_c)), torch.cat(out_q), torch.cat(out_f)
+
+
+def structure_factor_squared(
+    crystals: CrystalBatch, hkl: torch.Tensor, crystal_index: torch.Tensor, q_inv_angstrom: torch.Tensor
+) -> torch.Tensor:
+    """|F(hkl)|² (electrons², one Friedel mate) for fixed reflections; differentiable in ``frac`` and Q.
+
+    F = Σ_j occ_j f_j(s) exp(−B_j s²) exp(2πi h·r_j), s = Q/4π, over (reflection, atom) pairs.
+    """
+    counts = crystals.num_atoms[crystal_index]
+    seg, pos = repeat_segments(counts)
+    atom = crystals.atom_offsets[crystal_index][seg] + pos
+    s2 = (q_inv_angstrom / (4.0 * math.pi))[seg] ** 2
+    hx = (hkl[seg].to(crystals.frac.dtype) * crystals.frac[atom]).sum(-1)
+    phase = 2.0 * math.pi * (hx - torch.floor(hx.detach()))
+    amp = crystals.occupancy[atom] * form_factor(crystals.atomic_numbers[atom], s2)
+    amp = amp * torch.exp(-crystals.b_iso[atom] * s2)
+    n = hkl.shape[0]
+    re = scatter_sum(amp * torch.cos(phase), seg, n)
+    im = scatter_sum(amp * torch.sin(phase), seg, n)
+    return re**2 + im**2

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pxrdsolve.crystal import CrystalBatch
-from pxrdsolve.diffraction.form_factors import form_factor
 from pxrdsolve.diffraction.peaks import lorentz_polarisation
 from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.diffraction.radiation import Radiation
@@ -273,52 +271,6 @@ def fit_metrics(data: FitData, fit: LinearFit, num_params: torch.Tensor | int) -
 
 
 @torch.no_grad()
-def enumerate_hkl(lattice: torch.Tensor, q_max_inv_angstrom: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Half-space reflections (first non-zero index positive) with 0 < Q ≤ q_max of each cell
-    (B, 3, 3): (hkl (R, 3) long, crystal index (R,)), ordered by crystal."""
-    from pxrdsolve.diffraction.reflections import reciprocal_lattice
-
-    g_max = q_max_inv_angstrom / (2.0 * math.pi)
-    lat = lattice.detach().double()
-    metric = reciprocal_lattice(lat) @ reciprocal_lattice(lat).transpose(-1, -2)
-    ext = torch.floor(g_max * torch.linalg.norm(lat, dim=-1) + 1e-9).long().tolist()
-    out_h, out_c = [], []
-    for b, (hm, km, lm) in enumerate(ext):
-        h, k, l_ = torch.meshgrid(torch.arange(0, hm + 1), torch.arange(-km, km + 1), torch.arange(-lm, lm + 1),
-                                  indexing="ij")
-        hkl = torch.stack([h, k, l_], -1).reshape(-1, 3).to(lattice.device)
-        half = (hkl[:, 0] > 0) | ((hkl[:, 0] == 0) & ((hkl[:, 1] > 0) | ((hkl[:, 1] == 0) & (hkl[:, 2] > 0))))
-        hf = hkl.double()
-        g2 = torch.einsum("pi,ij,pj->p", hf, metric[b], hf)
-        keep = half & (g2 <= g_max**2 * (1 + 1e-12))
-        out_h.append(hkl[keep])
-        out_c.append(torch.full((int(keep.sum()),), b, dtype=torch.long, device=lattice.device))
-    return torch.cat(out_h), torch.cat(out_c)
-
-
-def f_squared_of_hkl(
-    crystals: CrystalBatch, hkl: torch.Tensor, crystal_index: torch.Tensor, q_inv_angstrom: torch.Tensor
-) -> torch.Tensor:
-    """|F(hkl)|² (electrons², one Friedel mate) for fixed reflections; differentiable in ``frac`` and Q.
-
-    F = Σ_j occ_j f_j(s) exp(−B_j s²) exp(2πi h·r_j), s = Q/4π, over (reflection, atom) pairs.
-    """
-    from pxrdsolve.ops.scatter import repeat_segments
-
-    counts = crystals.num_atoms[crystal_index]
-    seg, pos = repeat_segments(counts)
-    atom = crystals.atom_offsets[crystal_index][seg] + pos
-    s2 = (q_inv_angstrom / (4.0 * math.pi))[seg] ** 2
-    hx = (hkl[seg].to(crystals.frac.dtype) * crystals.frac[atom]).sum(-1)
-    phase = 2.0 * math.pi * (hx - torch.floor(hx.detach()))
-    amp = crystals.occupancy[atom] * form_factor(crystals.atomic_numbers[atom], s2)
-    amp = amp * torch.exp(-crystals.b_iso[atom] * s2)
-    n = hkl.shape[0]
-    re = scatter_sum(amp * torch.cos(phase), seg, n)
-    im = scatter_sum(amp * torch.sin(phase), seg, n)
-    return re**2 + im**2
-
-
 def peak_groups_sum(values: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
     """Sum per-reflection values into their peak groups (differentiable)."""
     return scatter_sum(values, group, num_groups)

@@ -28,13 +28,12 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
-from pxrdsolve.diffraction.reflections import q_of_hkl
+from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
+from pxrdsolve.diffraction.structure_factors import structure_factor_squared
 from pxrdsolve.solve.objective import (
     FitData,
     LinearFit,
     ObjectiveConfig,
-    enumerate_hkl,
-    f_squared_of_hkl,
     fit_metrics,
     linear_fit,
     peak_groups_sum,
@@ -173,7 +172,8 @@ def volume_scan(
 
 def _peak_groups(lattice: torch.Tensor, ties: CellTies, q_max: float, gen: torch.Generator):
     """Reflections to ``q_max`` and their groups of identical Q for every tie-consistent cell."""
-    hkl, cidx = enumerate_hkl(lattice, q_max)
+    refl = enumerate_reflections(lattice, q_max)
+    hkl, cidx = refl.hkl, refl.crystal_index
     p0 = cell_parameters(lattice)
     keys = [cidx]
     for trial in range(3):
@@ -211,7 +211,7 @@ def gradient_refine(
     hkl, cidx, group, rep, n_peaks = _peak_groups(lat0, ties, q_max, gen)
     peak_crystal = cidx[rep]
     with torch.no_grad():
-        f2_frozen = 2.0 * f_squared_of_hkl(batch.with_(lattice=lat0), hkl, cidx, q_of_hkl(lat0, hkl, cidx))
+        f2_frozen = 2.0 * structure_factor_squared(batch.with_(lattice=lat0), hkl, cidx, q_of_hkl(lat0, hkl, cidx))
     restart = torch.arange(bsz) % max(config.restarts, 1) > 0
     jit = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * config.restart_jitter * restart[:, None]
     u_len = _atanh(jit / lc.length_window).requires_grad_(True)
@@ -247,7 +247,7 @@ def gradient_refine(
             lat = lattice_from_parameters(cell)
             q_r = q_of_hkl(lat, hkl, cidx)
             if move_atoms:
-                f2 = 2.0 * f_squared_of_hkl(batch.with_(lattice=lat, frac=frac), hkl, cidx, q_r)
+                f2 = 2.0 * structure_factor_squared(batch.with_(lattice=lat, frac=frac), hkl, cidx, q_r)
             else:
                 f2 = f2_frozen
             prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
