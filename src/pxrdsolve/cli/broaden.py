@@ -34,6 +34,8 @@ def broaden(
     to a two-column pattern (written as .xy on its own axis).
 
     Sizes τ in Å (PXRDNet convention, column length 2τ); instrument FWHM in Å⁻¹.
+
+    Exit status: 0 done, 2 unusable input (one line on stderr).
     """
     from pxrdsolve.errors import InputError
     from pxrdsolve.simulation.broaden import broaden_measured, run_broaden

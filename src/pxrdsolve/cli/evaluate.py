@@ -38,7 +38,10 @@ def evaluate(
 ) -> None:
     """Solve simulated (PXRDNet preset) or measured patterns with known structures and report R_wp²
     (best of 10, before/after refinement), match rates (standard and strict tolerances), by crystal
-    system, validity, time and memory per material. Resumable and shardable."""
+    system, validity, time and memory per material. Resumable and shardable.
+
+    Exit status: 0 done, 2 unusable input (one line on stderr).
+    """
     from pxrdsolve.errors import InputError
     from pxrdsolve.evaluate.run import run_evaluate_job
     from pxrdsolve.simulation.run import parse_shard

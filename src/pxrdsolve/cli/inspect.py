@@ -94,7 +94,10 @@ def inspect(
     ] = False,
 ) -> None:
     """Read a measured pattern and report its format, axis, Q range, wavelength, size estimate
-    (τ of the sinc² kernel, column length 2τ, in Å), background fraction and warnings."""
+    (τ of the sinc² kernel, column length 2τ, in Å), background fraction and warnings.
+
+    Exit status: 0 done, 2 unusable input (one line on stderr).
+    """
     from pxrdsolve.patterns.report import inspect_pattern
 
     console = stderr_console(quiet=False)

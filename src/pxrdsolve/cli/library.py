@@ -34,6 +34,8 @@ def library(
     """Build a prototype library: analyse every CIF (pymatgen, spglib symprec 0.1), group by anonymous
     formula, atoms, space group and Wyckoff letters, keep distinct cell shapes (b/a, c/a within ~5 %,
     angles within 3°), and write a compact HDF5 file for 'solve'.
+
+    Exit status: 0 done, 2 unusable input (one line on stderr).
     """
     from pxrdsolve.errors import InputError
     from pxrdsolve.library.build import build_library, ids_from_csvs

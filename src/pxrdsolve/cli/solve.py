@@ -127,7 +127,10 @@ def rank(
     quiet: t.Quiet = False,
     json_out: t.Json = False,
 ) -> None:
-    """Refine given candidate structures against a pattern and rank them (same outputs as solve)."""
+    """Refine given candidate structures against a pattern and rank them (same outputs as solve).
+
+    Exit status: 0 a confident answer, 1 when the verdict is 'no confident solution', 2 unusable input.
+    """
     from pxrdsolve.solve.pipeline import rank_candidates
 
     result = rank_candidates([str(c) for c in candidates], pattern, size=size, wavelength=wavelength,

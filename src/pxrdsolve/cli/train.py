@@ -46,6 +46,8 @@ def train(
     Patterns are simulated on the fly for every batch (random nanocrystal size τ 5–200 Å or bulk,
     PXRDNet's Gaussian, noise, random Q-range cuts). Under torchrun (RANK/WORLD_SIZE set) training is
     data-parallel; only rank 0 writes files. SIGTERM saves a checkpoint and stops; rerun with --resume.
+
+    Exit status: 0 done, 2 unusable input (one line on stderr).
     """
     from pxrdsolve.errors import InputError
     from pxrdsolve.model.config import PRESETS, Config
@@ -120,6 +122,8 @@ def dataset(
 
     Rows that fail to parse, are disordered, have elements beyond Z = 100 or more than --max-atoms atoms
     are skipped and counted.
+
+    Exit status: 0 done, 2 unusable input (one line on stderr).
     """
     from pxrdsolve.errors import InputError
     from pxrdsolve.training.dataset import build_dataset, read_csv_rows, read_ids

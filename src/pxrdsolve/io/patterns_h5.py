@@ -85,17 +85,28 @@ class PatternWriter:
         self.final.parent.mkdir(parents=True, exist_ok=True)
         cfg = json_dumps(config)
         if resume and self.partial.exists():
-            self.h5 = h5py.File(self.partial, "a")
-            old = self.h5.attrs.get("config")
+            try:
+                self.h5 = h5py.File(self.partial, "a")
+                old = self.h5.attrs.get("config")
+            except (OSError, KeyError, RuntimeError) as exc:
+                raise InputError(f"{self.partial}: damaged by an interrupted write ({exc}); delete it and "
+                                 "rerun") from None
             if old != cfg:
                 self.h5.close()
                 raise InputError(f"{self.partial}: was written with another configuration; cannot resume")
-            self._truncate_to_commit()
+            try:
+                self._truncate_to_commit()
+            except (OSError, KeyError, RuntimeError) as exc:
+                self.h5.close()
+                raise InputError(f"{self.partial}: damaged by an interrupted write ({exc}); delete it and "
+                                 "rerun") from None
+            self.h5.flush()
         else:
             if self.partial.exists():
                 self.partial.unlink()
             self.h5 = h5py.File(self.partial, "w")
             self._create(cfg, profile_layout)
+            self.h5.flush()  # a job killed during its first batch leaves an openable file
 
     # -- layout ---------------------------------------------------------------------------------------
     def _create(self, cfg: str, profile_layout: dict[str, tuple]) -> None:

@@ -85,6 +85,19 @@ def _csv_items(path: Path) -> list[StructureItem]:
         raise InputError(f"{path}: malformed CSV ({exc})") from None
 
 
+def check_cell(structure) -> None:
+    """Raise :class:`StructureError` unless the lattice and coordinates are finite and the cell has a
+    volume above 10⁻³ Å³ (spglib crashes the process on non-finite cells, so check before it runs)."""
+    lattice = np.asarray(structure.lattice.matrix, dtype=float)
+    if not np.isfinite(lattice).all():
+        raise StructureError("non-finite cell parameters")
+    vol = abs(float(np.linalg.det(lattice)))
+    if not vol > 1e-3:
+        raise StructureError(f"degenerate cell (volume {vol:.3g} Å³)")
+    if len(structure) and not np.isfinite(np.asarray(structure.frac_coords, dtype=float)).all():
+        raise StructureError("non-finite coordinates")
+
+
 def structure_to_record(structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> CrystalRecord:
     """A pymatgen ``Structure`` as a :class:`CrystalRecord` (one atom per species of each site)."""
     from pxrdsolve.diffraction.form_factors import check_elements
@@ -135,6 +148,7 @@ def parse_item(item: StructureItem, cell: str = "as-is", max_atoms: int = DEFAUL
     if not text.strip():
         raise StructureError("empty CIF")
     structure = _parse_cif(text)
+    check_cell(structure)
     if cell != "as-is":
         structure = _standardise(structure, cell)
     record = structure_to_record(structure, max_atoms)
@@ -157,7 +171,11 @@ def _parse_cif(text: str):
 
 
 def standardise(structure, cell: str):
-    """The conventional or primitive standard cell (spglib, symprec 0.01); the input if spglib fails."""
+    """The conventional or primitive standard cell (spglib, symprec 0.01); the input if spglib fails.
+
+    Raises :class:`StructureError` for a non-finite or degenerate cell (spglib would crash on it).
+    """
+    check_cell(structure)
     return _standardise(structure, cell)
 
 

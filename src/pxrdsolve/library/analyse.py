@@ -131,6 +131,12 @@ def _analyse(row: PoolRow, max_atoms: int) -> PoolEntry | tuple[str, str]:
     if not row.cif.strip():
         return (row.source, "empty CIF")
     s = _parse(row.cif)
+    from pxrdsolve.io.structures import StructureError, check_cell
+
+    try:
+        check_cell(s)  # spglib crashes the process on non-finite cells
+    except StructureError as exc:
+        return (row.source, str(exc))
     if not s.is_ordered:
         return (row.source, "disordered structure")
     if len(s) > max_atoms:

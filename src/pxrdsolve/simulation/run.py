@@ -43,6 +43,18 @@ class SimulateResult:
                 "failures": [{"source": s, "reason": r} for s, r in self.failures]}
 
 
+def check_reflection_budget(lattice: np.ndarray, q_max_inv_angstrom: float) -> None:
+    """Raise :class:`StructureError` when a cell has too many reflections below Q_max to simulate
+    (a wrong or absurd cell), so that one structure is skipped instead of stopping the batch."""
+    from pxrdsolve.diffraction.reflections import MAX_BOX
+
+    ext = np.floor(q_max_inv_angstrom / (2 * np.pi) * np.linalg.norm(lattice, axis=1))
+    box = (ext[0] + 1) * (2 * ext[1] + 1) * (2 * ext[2] + 1)
+    if not np.isfinite(box) or box > MAX_BOX:
+        raise StructureError(f"cell too large for Q ≤ {q_max_inv_angstrom:.2f} Å⁻¹ (lengths "
+                             f"{', '.join(f'{v:.3g}' for v in np.linalg.norm(lattice, axis=1))} Å)")
+
+
 def shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
     """[start, stop) of shard i of k (contiguous blocks, 0-based)."""
     if shard is None:
@@ -119,6 +131,7 @@ def run_simulate(
     failures: list[tuple[str, str]] = []
     n_ok = 0
     lam = config.radiation_obj.wavelength_angstrom
+    q_peaks = config.peak_q_max()
     try:
         if progress:
             progress(resumed_from, total=len(items))
@@ -129,14 +142,16 @@ def run_simulate(
             bad: list[tuple[str, str]] = []
             for j, item in enumerate(chunk):
                 try:
-                    parsed.append(parse_item(item, config.effective_cell, config.max_atoms))
+                    p = parse_item(item, config.effective_cell, config.max_atoms)
+                    check_reflection_budget(p.record.lattice, q_peaks)
+                    parsed.append(p)
                     gidx.append(start + b0 + j)
                 except StructureError as exc:
                     bad.append((item.source, str(exc)))
             rows, peaks_np, profiles = {}, {}, {}
             if parsed:
                 batch = batch_from_records([p.record for p in parsed]).to(dev)
-                peaks = compute_peaks(batch, lam, config.peak_q_max(), compute_dtype=torch.float32)
+                peaks = compute_peaks(batch, lam, q_peaks, compute_dtype=torch.float32)
                 rows = _structure_rows(parsed)
                 peaks_np = peak_arrays(peaks, lam)
                 profiles = render_profiles(peaks, config, gidx)

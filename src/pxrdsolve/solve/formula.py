@@ -64,7 +64,7 @@ def _z_options(text: str, z: str | int, written: int, per_fu: int, max_atoms: in
                     "atoms per cell"
                 )
             return options
-        if not z.strip().isdigit():
+        if not re.fullmatch(r"[0-9]+", z.strip()):
             raise InputError(f"Z must be 'auto' or a positive integer, not {z!r}")
         z = int(z)
     if isinstance(z, bool) or not isinstance(z, int) or z < 1:

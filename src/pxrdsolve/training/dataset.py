@@ -93,6 +93,12 @@ def _parse(cif: str, max_atoms: int) -> tuple | str:
             s = CifParser.from_str(cif).parse_structures(primitive=False)[0]
     except Exception:  # noqa: BLE001 - any parser failure is a bad row
         return "unparsable"
+    from pxrdsolve.io.structures import StructureError, check_cell
+
+    try:
+        check_cell(s)  # before get_reduced_structure / spglib, which crash on non-finite cells
+    except StructureError:
+        return "bad_cell"
     if not s.is_ordered:
         return "disordered"
     if len(s) > max_atoms:

@@ -1,0 +1,161 @@
+"""Integrity: tampered or damaged prototype libraries and checkpoints are refused with one line naming
+the file (exit 2 through the CLI); pattern files do not carry a content hash yet (strict xfail)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from robust_helpers import EXAMPLE_PATTERNS, SIM_ARGS, run_cli
+from typer.testing import CliRunner
+
+from pxrdsolve.errors import InputError
+from pxrdsolve.library.store import default_library_path, load_library
+from pxrdsolve.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+
+def _one_error_line(res, name: str) -> str:
+    assert res.exit_code == 2, (res.exit_code, res.output[-600:])
+    assert "Traceback" not in res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("solving ")]
+    assert len(lines) == 1 and lines[0].startswith("error:") and name in lines[0], res.stderr
+    return lines[0]
+
+
+def _invoke(*args: object):
+    from pxrdsolve.cli.app import register
+
+    return CliRunner().invoke(register(), [str(a) for a in args])
+
+
+# ------------------------------------------------------------------------------------------- library
+@pytest.fixture
+def library_copy(tmp_path) -> Path:
+    dst = tmp_path / "lib.h5"
+    shutil.copyfile(default_library_path(), dst)
+    return dst
+
+
+@pytest.mark.parametrize("dataset", ["entries/lattice", "atoms/atomic_numbers", "entries/formula"])
+def test_tampered_library_is_refused(library_copy, dataset):
+    with h5py.File(library_copy, "r+") as h5:
+        ds = h5[dataset]
+        if ds.dtype.kind == "S":
+            ds[0] = b"Xx" + ds[0][2:]
+        else:
+            ds[0] = ds[0] + 1
+    with pytest.raises(InputError, match="checksum") as exc:
+        load_library(library_copy)
+    assert str(library_copy) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_tampered_library_through_solve_cli(library_copy, tmp_path):
+    with h5py.File(library_copy, "r+") as h5:
+        h5["entries/volume_per_atom"][5] = np.float32(99.0)
+    res = _invoke("solve", EXAMPLE_PATTERNS / "SrTiO3_10A.xy", "--formula", "SrTiO3", "--size", "10",
+                  "--library", library_copy, "-o", tmp_path / "sol", "--quiet")
+    assert "checksum" in _one_error_line(res, library_copy.name)
+
+
+def test_truncated_library_through_solve_cli(library_copy, tmp_path):
+    data = library_copy.read_bytes()
+    library_copy.write_bytes(data[: len(data) // 3])
+    res = _invoke("solve", EXAMPLE_PATTERNS / "SrTiO3_10A.xy", "--formula", "SrTiO3", "--size", "10",
+                  "--library", library_copy, "-o", tmp_path / "sol", "--quiet")
+    _one_error_line(res, library_copy.name)
+
+
+# ---------------------------------------------------------------------------------------- checkpoints
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    from pxrdsolve.model.config import preset
+    from pxrdsolve.model.model import PXRDSolveModel
+
+    config = preset("tiny")
+    model = PXRDSolveModel(config)
+    return save_checkpoint(tmp_path / "m.h5", Checkpoint(config=config, model=model.state_dict(), step=7))
+
+
+def test_tampered_checkpoint_is_refused(checkpoint):
+    assert load_checkpoint(checkpoint).step == 7
+    with h5py.File(checkpoint, "r+") as h5:
+        name = next(n for n in h5["model"] if h5["model"][n].ndim >= 1 and h5["model"][n].size > 1)
+        h5["model"][name][0] = h5["model"][name][0] + 1
+    with pytest.raises(InputError, match="hash mismatch") as exc:
+        load_checkpoint(checkpoint)
+    assert str(checkpoint) in str(exc.value)
+
+
+def test_tampered_checkpoint_through_train_resume_cli(checkpoint, tmp_path):
+    with h5py.File(checkpoint, "r+") as h5:
+        del h5["model"][next(iter(h5["model"]))]
+    res = _invoke("train", tmp_path / "data.h5", "-o", checkpoint, "--resume", "--quiet")
+    assert "hash" in _one_error_line(res, checkpoint.name)
+
+
+def test_tampered_checkpoint_through_solve_cli(checkpoint, tmp_path):
+    with h5py.File(checkpoint, "r+") as h5:
+        name = next(iter(h5["model"]))
+        h5["model"][name][...] = h5["model"][name][()] + 1
+    res = _invoke("solve", EXAMPLE_PATTERNS / "SrTiO3_10A.xy", "--formula", "SrTiO3", "--size", "10",
+                  "--checkpoint", checkpoint, "-o", tmp_path / "sol", "--quiet")
+    assert "hash" in _one_error_line(res, checkpoint.name)
+
+
+def test_truncated_checkpoint_through_train_resume_cli(checkpoint, tmp_path):
+    checkpoint.write_bytes(checkpoint.read_bytes()[:2000])
+    res = _invoke("train", tmp_path / "data.h5", "-o", checkpoint, "--resume", "--quiet")
+    _one_error_line(res, checkpoint.name)
+
+
+@pytest.mark.xfail(strict=True, reason="gap: content_sha256 covers datasets only; the step/config/extra "
+                   "attributes of a checkpoint can be changed undetected")
+def test_checkpoint_hash_covers_step_and_config(checkpoint):
+    with h5py.File(checkpoint, "r+") as h5:
+        h5.attrs["step"] = 123456
+    with pytest.raises(InputError):
+        load_checkpoint(checkpoint)
+
+
+# ------------------------------------------------------------------------------------------ patterns
+@pytest.fixture(scope="module")
+def patterns_file(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pat") / "p.h5"
+    res = run_cli("simulate", *sorted((Path(__file__).parents[2] / "examples" / "structures").glob("*.cif")),
+                  "-o", out, *SIM_ARGS)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="gap: pattern files carry no content_sha256 yet (see report for the spec)")
+def test_pattern_file_has_verified_content_hash(patterns_file, tmp_path):
+    from pxrdsolve.io.patterns_h5 import open_patterns
+
+    with h5py.File(patterns_file, "r") as h5:
+        assert len(str(h5.attrs["content_sha256"])) == 64
+    bad = tmp_path / "bad.h5"
+    shutil.copyfile(patterns_file, bad)
+    with h5py.File(bad, "r+") as h5:
+        h5["profiles/intensity"][0, 0, 10] += 1.0
+    with pytest.raises(InputError, match="bad.h5"):
+        open_patterns(bad).close()
+
+
+def test_pattern_file_records_provenance(patterns_file):
+    """What exists today: software version, kind/format version and the full configuration."""
+    with h5py.File(patterns_file, "r") as h5:
+        assert h5.attrs["kind"] == "pxrdsolve.patterns" and int(h5.attrs["format_version"]) == 1
+        assert str(h5.attrs["software_version"])
+        cfg = json.loads(h5.attrs["config"])
+    assert cfg["simulate"]["seed"] == 0 and cfg["simulate"]["noise_std"] == 0.01 and cfg["inputs"]
+
+
+@pytest.mark.xfail(strict=True, reason="gap: pattern files record input paths, not input hashes")
+def test_pattern_file_records_input_hashes(patterns_file):
+    with h5py.File(patterns_file, "r") as h5:
+        cfg = json.loads(h5.attrs["config"])
+    assert any("sha256" in k for k in cfg) or "input_sha256" in h5.attrs

@@ -1,0 +1,109 @@
+"""Reproducibility on CPU: the same ``simulate`` / ``solve`` command with the same ``--seed`` gives the
+same outputs; batching and sharding do not change them; what provenance the outputs record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from robust_helpers import EXAMPLE_PATTERNS, assert_close_datasets, assert_same_datasets, h5_datasets
+from typer.testing import CliRunner
+
+from pxrdsolve.cli.app import register
+
+SIM = ("--grid", "q:0.5:6:256", "--size", "20", "--noise", "0.01", "-q")
+FAST = ("--restarts", "1", "--refine-top", "3")
+
+
+def _invoke(*args: object):
+    res = CliRunner().invoke(register(), [str(a) for a in args])
+    return res
+
+
+def _simulate(csv: Path, out: Path, *extra: object) -> Path:
+    res = _invoke("simulate", csv, "-o", out, *SIM, *extra)
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+def test_simulate_same_seed_same_file_other_seed_other_noise(structure_csv, tmp_path):
+    a = _simulate(structure_csv, tmp_path / "a.h5", "--seed", "3")
+    b = _simulate(structure_csv, tmp_path / "b.h5", "--seed", "3")
+    assert_same_datasets(a, b)
+    c = _simulate(structure_csv, tmp_path / "c.h5", "--seed", "4")
+    da, dc = h5_datasets(a), h5_datasets(c)
+    assert np.array_equal(da["peaks/intensity"], dc["peaks/intensity"])
+    assert not np.array_equal(da["profiles/intensity"], dc["profiles/intensity"]), "--seed does not reach the noise"
+
+
+def test_simulate_independent_of_batch_size_and_sharding(structure_csv, tmp_path):
+    """Same structures, peaks and counts; floats equal to float32 rounding (see the bitwise xfail below)."""
+    whole = _simulate(structure_csv, tmp_path / "whole.h5", "--batch-size", "5")
+    other = _simulate(structure_csv, tmp_path / "b3.h5", "--batch-size", "3")
+    assert_close_datasets(whole, other)
+    shards = [_simulate(structure_csv, tmp_path / f"s{i}.h5", "--shard", f"{i}/3", "--batch-size", "5")
+              for i in (2, 0, 1)]
+    res = _invoke("simulate", "--merge", *shards, "-o", tmp_path / "merged.h5", "-q")
+    assert res.exit_code == 0, res.stderr
+    assert_close_datasets(whole, tmp_path / "merged.h5")
+    with h5py.File(tmp_path / "merged.h5") as h5:
+        assert int(h5.attrs["n_done"]) == 40 and h5.attrs["complete"]
+
+
+@pytest.mark.xfail(strict=True, reason="float32 batched compute: peaks/profiles differ in the last bits "
+                   "(rel <= 4e-7) with the batch composition, so shards+merge or a resume with another "
+                   "--batch-size are not bit-identical to one run")
+def test_simulate_bitwise_independent_of_batch_size(structure_csv, tmp_path):
+    a = _simulate(structure_csv, tmp_path / "a.h5", "--batch-size", "5")
+    b = _simulate(structure_csv, tmp_path / "b.h5", "--batch-size", "3")
+    assert_same_datasets(a, b)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lib") / "lib.h5"
+    pool = Path(__file__).parents[1] / "data" / "library" / "pool.csv"
+    res = _invoke("library", pool, "-o", out, "-j", "1", "-q")
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+def _solve(library: Path, out: Path, seed: int):
+    res = _invoke("solve", EXAMPLE_PATTERNS / "SrTiO3_10A.xy", "-f", "SrTiO3", "--size", "10", "--library", library,
+                  "--seed", seed, "-o", out, "-q", "--json", *FAST)
+    assert res.exit_code == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def _without_timings(obj):
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if k not in ("seconds", "files")}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
+def test_solve_same_seed_same_outputs(library, tmp_path):
+    a = _solve(library, tmp_path / "a", 5)
+    b = _solve(library, tmp_path / "b", 5)
+    assert _without_timings(a) == _without_timings(b)
+    assert_same_datasets(tmp_path / "a" / "results.h5", tmp_path / "b" / "results.h5")
+    for name in ("rank01.cif", "summary.json"):
+        ta, tb = (tmp_path / d / name for d in "ab")
+        if name == "summary.json":
+            assert _without_timings(json.loads(ta.read_text())) == _without_timings(json.loads(tb.read_text()))
+        else:
+            assert ta.read_text() == tb.read_text()
+
+
+@pytest.mark.xfail(strict=True, reason="gap: results.h5 records config and summary, but no software_version "
+                   "and no hash of the pattern file / library it was solved from")
+def test_solve_results_record_provenance(library, tmp_path):
+    _solve(library, tmp_path / "p", 0)
+    with h5py.File(tmp_path / "p" / "results.h5") as h5:
+        assert "software_version" in h5.attrs
+        cfg = json.loads(h5.attrs["config"])
+        assert "pattern_sha256" in cfg or "input_sha256" in h5.attrs
