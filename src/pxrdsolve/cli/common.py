@@ -1,7 +1,8 @@
 """Shared CLI plumbing: stderr console, progress bars that stay quiet in pipes, error exits.
 
 Exit status: 0 success; 1 the job ran but found no acceptable answer (``solve``); 2 unusable input
-or invocation (one-line message on stderr, no traceback).
+or invocation (one-line message on stderr, no traceback); 128 + N stopped by signal N at a safe point
+(everything so far saved; ``--resume`` continues).
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ def handle_errors(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pxrdsolve.errors import PxrdsolveError
+        from pxrdsolve.interrupt import Interrupted
 
         try:
             return func(*args, **kwargs)
+        except Interrupted as exc:  # stopped by SIGTERM/SIGINT at a safe point; --resume continues
+            print(f"stopped: {exc}", file=sys.stderr)
+            raise typer.Exit(exc.exit_status) from None
         except PxrdsolveError as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from pxrdsolve import __version__
 from pxrdsolve.errors import InputError
 from pxrdsolve.evaluate import metrics as m
 from pxrdsolve.evaluate.targets import Target
+from pxrdsolve.interrupt import Interrupted, StopFlag
 from pxrdsolve.io.atomic import write_text_atomic
 
 TOP_K = 10
@@ -139,42 +140,51 @@ def run_evaluate(
     done: list[dict[str, Any]] = []
     if progress:
         progress(0, total=hi - lo)
-    for i in range(lo, hi):
-        path = mat_dir / f"{i:05d}_{_safe(labels[i])}.json"
-        if resume and path.exists():
+    with StopFlag().installed() as stop:
+        for i in range(lo, hi):
+            if stop.set:
+                raise Interrupted(f"{out}: interrupted before material {i} of [{lo}, {hi}) (finished ones are "
+                                  "saved); rerun with --resume", stop.signum)
+            record = _evaluate_one(i, targets, labels, mat_dir, solve_fn, baseline_fns, resume)
+            if record is not None:
+                done.append(record)
             if progress:
                 progress(1)
-            continue
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        t0 = time.perf_counter()
-        try:
-            target = targets[i]()
-            t1 = time.perf_counter()
-            result = solve_fn(target)
-            t2 = time.perf_counter()
-            seconds = {"target": t1 - t0, "solve": t2 - t1, **{f"solve_{k}": v for k, v in
-                                                                 getattr(result, "seconds", {}).items()}}
-            record = score(target, result.ranked, seconds)
-            record["seconds"]["score"] = time.perf_counter() - t2
-            record["verdict"] = getattr(getattr(result, "verdict", None), "label", None)
-            for name, fn in (baseline_fns or {}).items():
-                tb = time.perf_counter()
-                base = score(target, fn(target).ranked, {})
-                record[f"baseline_{name}"] = {k: base.get(k) for k in (
-                    "rwp2_best10_after", "rwp2_best10_before", "match_top1_standard", "match_top10_standard",
-                    "match_top1_strict", "match_top10_strict")}
-                record[f"baseline_{name}"]["seconds"] = time.perf_counter() - tb
-        except InputError as exc:
-            record = {"index": i, "id": labels[i], "error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - one material must not stop a batch run
-            record = {"index": i, "id": labels[i], "error": f"{type(exc).__name__}: {exc}",
-                      "traceback": traceback.format_exc(limit=5)}
-        record["peak_rss_mb"] = max(rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
-        write_text_atomic(path, json.dumps(record, default=_json_default, sort_keys=True))
-        done.append(record)
-        if progress:
-            progress(1)
     return done
+
+
+def _evaluate_one(i, targets, labels, mat_dir: Path, solve_fn, baseline_fns, resume: bool) -> dict | None:
+    """Solve and score material ``i``; its record is written atomically (None when already done)."""
+    path = mat_dir / f"{i:05d}_{_safe(labels[i])}.json"
+    if resume and path.exists():
+        return None
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    try:
+        target = targets[i]()
+        t1 = time.perf_counter()
+        result = solve_fn(target)
+        t2 = time.perf_counter()
+        seconds = {"target": t1 - t0, "solve": t2 - t1, **{f"solve_{k}": v for k, v in
+                                                             getattr(result, "seconds", {}).items()}}
+        record = score(target, result.ranked, seconds)
+        record["seconds"]["score"] = time.perf_counter() - t2
+        record["verdict"] = getattr(getattr(result, "verdict", None), "label", None)
+        for name, fn in (baseline_fns or {}).items():
+            tb = time.perf_counter()
+            base = score(target, fn(target).ranked, {})
+            record[f"baseline_{name}"] = {k: base.get(k) for k in (
+                "rwp2_best10_after", "rwp2_best10_before", "match_top1_standard", "match_top10_standard",
+                "match_top1_strict", "match_top10_strict")}
+            record[f"baseline_{name}"]["seconds"] = time.perf_counter() - tb
+    except InputError as exc:
+        record = {"index": i, "id": labels[i], "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one material must not stop a batch run
+        record = {"index": i, "id": labels[i], "error": f"{type(exc).__name__}: {exc}",
+                  "traceback": traceback.format_exc(limit=5)}
+    record["peak_rss_mb"] = max(rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+    write_text_atomic(path, json.dumps(record, default=_json_default, sort_keys=True))
+    return record
 
 
 def load_records(out_dirs: list[str | Path]) -> list[dict[str, Any]]:

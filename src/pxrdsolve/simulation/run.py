@@ -19,6 +19,7 @@ import torch
 from pxrdsolve.crystal import batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.errors import InputError
+from pxrdsolve.interrupt import Interrupted, StopFlag
 from pxrdsolve.io.patterns_h5 import PatternWriter
 from pxrdsolve.io.structures import ParsedStructure, StructureError, list_inputs, parse_item
 from pxrdsolve.simulation.config import SimulateConfig
@@ -132,39 +133,50 @@ def run_simulate(
     n_ok = 0
     lam = config.radiation_obj.wavelength_angstrom
     q_peaks = config.peak_q_max()
-    try:
-        if progress:
-            progress(resumed_from, total=len(items))
-        for b0 in range(resumed_from, len(items), batch_size):
-            chunk = items[b0 : b0 + batch_size]
-            parsed: list[ParsedStructure] = []
-            gidx: list[int] = []
-            bad: list[tuple[str, str]] = []
-            for j, item in enumerate(chunk):
-                try:
-                    p = parse_item(item, config.effective_cell, config.max_atoms)
-                    check_reflection_budget(p.record.lattice, q_peaks)
-                    parsed.append(p)
-                    gidx.append(start + b0 + j)
-                except StructureError as exc:
-                    bad.append((item.source, str(exc)))
-            rows, peaks_np, profiles = {}, {}, {}
-            if parsed:
-                batch = batch_from_records([p.record for p in parsed]).to(dev)
-                peaks = compute_peaks(batch, lam, q_peaks, compute_dtype=torch.float32)
-                rows = _structure_rows(parsed)
-                peaks_np = peak_arrays(peaks, lam)
-                profiles = render_profiles(peaks, config, gidx)
-            sink.append(rows, peaks_np, profiles, bad, n_done=b0 + len(chunk))
-            failures += bad
-            n_ok += len(parsed)
+    with StopFlag().installed() as stop:
+        try:
             if progress:
-                progress(len(chunk))
-        sink.finish()
-    finally:
-        sink.close()
+                progress(resumed_from, total=len(items))
+            for b0 in range(resumed_from, len(items), batch_size):
+                n_ok += _simulate_batch(items, b0, batch_size, start, config, sink, dev, lam, q_peaks, failures)
+                if progress:
+                    progress(len(items[b0 : b0 + batch_size]))
+                if stop.set and b0 + batch_size < len(items):
+                    done = min(len(items), b0 + batch_size)
+                    raise Interrupted(f"{output}: interrupted after {done} of {len(items)} inputs (saved); rerun "
+                                      "with --resume", stop.signum)
+            sink.finish()
+        finally:
+            sink.close()
     return SimulateResult(str(output), len(items), n_ok, len(failures), tuple(failures),
                           time.perf_counter() - t0, resumed_from)
+
+
+def _simulate_batch(items, b0: int, batch_size: int, start: int, config: SimulateConfig, sink, dev, lam: float,
+                    q_peaks: float, failures: list[tuple[str, str]]) -> int:
+    """Parse, simulate and commit inputs [b0, b0 + batch_size); returns how many were simulated."""
+    chunk = items[b0 : b0 + batch_size]
+    parsed: list[ParsedStructure] = []
+    gidx: list[int] = []
+    bad: list[tuple[str, str]] = []
+    for j, item in enumerate(chunk):
+        try:
+            p = parse_item(item, config.effective_cell, config.max_atoms)
+            check_reflection_budget(p.record.lattice, q_peaks)
+            parsed.append(p)
+            gidx.append(start + b0 + j)
+        except StructureError as exc:
+            bad.append((item.source, str(exc)))
+    rows, peaks_np, profiles = {}, {}, {}
+    if parsed:
+        batch = batch_from_records([p.record for p in parsed]).to(dev)
+        peaks = compute_peaks(batch, lam, q_peaks, compute_dtype=torch.float32)
+        rows = _structure_rows(parsed)
+        peaks_np = peak_arrays(peaks, lam)
+        profiles = render_profiles(peaks, config, gidx)
+    sink.append(rows, peaks_np, profiles, bad, n_done=b0 + len(chunk))
+    failures += bad
+    return len(parsed)
 
 
 def sizes_label(size: float) -> str:

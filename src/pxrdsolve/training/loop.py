@@ -10,16 +10,12 @@ step boundary and returns with ``interrupted=True``.  Only rank 0 writes files.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +23,7 @@ import numpy as np
 import torch
 
 from pxrdsolve.errors import InputError
+from pxrdsolve.interrupt import StopFlag
 from pxrdsolve.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from pxrdsolve.model.config import Config, preset
 from pxrdsolve.model.model import PXRDSolveModel, count_parameters
@@ -66,29 +63,6 @@ def step_seed(seed: int, step: int, rank: int, tag: str = "train") -> int:
     """A 63-bit seed for one step's generator, independent across (seed, step, rank, tag)."""
     digest = hashlib.sha256(f"{tag}:{seed}:{step}:{rank}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-class _StopFlag:
-    """Set by SIGTERM/SIGINT; handlers are installed only in the main thread and restored after."""
-
-    def __init__(self) -> None:
-        self.set = False
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_StopFlag]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-
-        def handler(signum, frame):  # noqa: ARG001
-            self.set = True
-
-        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield self
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
 
 
 def _rng_state(device: str) -> dict[str, torch.Tensor]:
@@ -213,7 +187,7 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
             log.flush()
 
     try:
-        with _StopFlag().installed() as stop:
+        with StopFlag().installed() as stop:
             write({"event": "start", "step": step, "config": config.to_dict(), "seed": seed,
                    "world_size": info.world_size, "num_parameters": count_parameters(model)})
             model.train()
