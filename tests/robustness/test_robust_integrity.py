@@ -131,7 +131,6 @@ def patterns_file(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="gap: pattern files carry no content_sha256 yet (see report for the spec)")
 def test_pattern_file_has_verified_content_hash(patterns_file, tmp_path):
     from pxrdsolve.io.patterns_h5 import open_patterns
 
@@ -154,7 +153,6 @@ def test_pattern_file_records_provenance(patterns_file):
     assert cfg["simulate"]["seed"] == 0 and cfg["simulate"]["noise_std"] == 0.01 and cfg["inputs"]
 
 
-@pytest.mark.xfail(strict=True, reason="gap: pattern files record input paths, not input hashes")
 def test_pattern_file_records_input_hashes(patterns_file):
     with h5py.File(patterns_file, "r") as h5:
         cfg = json.loads(h5.attrs["config"])

@@ -3,7 +3,7 @@
 Layout (``format_version`` 1, ``kind = "pxrdsolve.patterns"``; ragged arrays stored flat, with
 per-structure counts, so millions of entries stream)::
 
-    attrs:  format_version, kind, software_version, config (JSON), n_done, complete
+    attrs:  format_version, kind, software_version, config (JSON), n_done, complete, content_sha256
     /structures/  id, formula, source, cif (strings, S); lattice (S,3,3) Å; num_atoms (S,);
                   frac (N,3); atomic_numbers (N,); occupancy (N,)
     /peaks/       num_peaks (S,); q_inv_angstrom, two_theta_deg, d_angstrom, intensity (relative,
@@ -19,6 +19,7 @@ A file is written as ``NAME.partial`` and renamed when complete; ``n_done`` coun
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -63,8 +64,33 @@ def check_file(h5: h5py.File, path: str | os.PathLike, kind: str = KIND) -> dict
     return json.loads(h5.attrs["config"])
 
 
-def open_patterns(path: str | os.PathLike) -> h5py.File:
-    """Open a complete pattern file for reading (checks kind and version)."""
+def content_hash(h5: h5py.File, rows_per_chunk: int = 65536) -> str:
+    """sha256 over every dataset (sorted paths; path, dtype, shape, then the data streamed in row chunks;
+    strings as length-prefixed UTF-8) and the ``config`` attribute."""
+    digest = hashlib.sha256()
+    names: list[str] = []
+    h5.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    for name in sorted(names):
+        ds = h5[name]
+        digest.update(f"{name}|{ds.dtype}|{ds.shape}|".encode())
+        n = ds.shape[0] if ds.shape else 1
+        for lo in range(0, max(n, 1), rows_per_chunk):
+            part = ds[()] if not ds.shape else ds[lo : lo + rows_per_chunk]
+            if ds.dtype.kind == "O":
+                for v in np.ravel(part):
+                    b = v if isinstance(v, bytes) else str(v).encode()
+                    digest.update(len(b).to_bytes(8, "little") + b)
+            else:
+                digest.update(np.ascontiguousarray(part).tobytes())
+            if not ds.shape:
+                break
+    digest.update(str(h5.attrs.get("config", "")).encode())
+    return digest.hexdigest()
+
+
+def open_patterns(path: str | os.PathLike, verify: bool = True) -> h5py.File:
+    """Open a complete pattern file for reading (checks kind, version and, with ``verify``, the content
+    hash written when the file was completed)."""
     try:
         h5 = h5py.File(path, "r")
     except OSError:
@@ -73,6 +99,9 @@ def open_patterns(path: str | os.PathLike) -> h5py.File:
     if not h5.attrs.get("complete", False):
         h5.close()
         raise InputError(f"{path}: incomplete file (rerun with --resume)")
+    if verify and "content_sha256" in h5.attrs and content_hash(h5) != str(h5.attrs["content_sha256"]):
+        h5.close()
+        raise InputError(f"{path}: content hash mismatch (the file was changed or damaged after it was written)")
     return h5
 
 
@@ -195,6 +224,8 @@ class PatternWriter:
         self.h5.attrs["complete"] = True
         for k, v in (extra_attrs or {}).items():
             self.h5.attrs[k] = v
+        self.h5.flush()
+        self.h5.attrs["content_sha256"] = content_hash(self.h5)
         self.h5.close()
         os.replace(self.partial, self.final)
 

@@ -44,6 +44,26 @@ class SimulateResult:
                 "failures": [{"source": s, "reason": r} for s, r in self.failures]}
 
 
+def input_hashes(inputs: list[str]) -> dict[str, str]:
+    """sha256 of each input file (a folder: over its sorted CIF names and contents), for provenance and
+    so that ``--resume`` refuses inputs that changed."""
+    import hashlib
+
+    out = {}
+    for raw in inputs:
+        path = Path(raw)
+        digest = hashlib.sha256()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if path.is_dir():
+                digest.update(str(f.relative_to(path)).encode() + b"\0")
+            with open(f, "rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
+        out[raw] = digest.hexdigest()
+    return out
+
+
 def check_reflection_budget(lattice: np.ndarray, q_max_inv_angstrom: float) -> None:
     """Raise :class:`StructureError` when a cell has too many reflections below Q_max to simulate
     (a wrong or absurd cell), so that one structure is skipped instead of stopping the batch."""
@@ -118,8 +138,8 @@ def run_simulate(
     items = list_inputs(inputs)
     start, stop = shard_range(len(items), shard)
     items = items[start:stop]
-    cfg_json = {"simulate": config.to_json(), "inputs": list(inputs), "shard": list(shard) if shard else None,
-                "n_items": len(items), "first_global_index": start}
+    cfg_json = {"simulate": config.to_json(), "inputs": list(inputs), "input_sha256": input_hashes(inputs),
+                "shard": list(shard) if shard else None, "n_items": len(items), "first_global_index": start}
     if output_format == "xy":
         from pxrdsolve.simulation.xy_sink import XYSink
 
