@@ -26,7 +26,7 @@ from pxrdsolve.errors import InputError
 from pxrdsolve.ops.scatter import repeat_segments, scatter_sum
 
 _GROUP_BUDGET = 20_000_000  # padded box points × atoms per group
-_MAX_WASTE = 3.0  # padded work / useful work allowed in a group
+_MAX_WASTE = 5.0  # padded work / useful work allowed in a group
 
 
 def box_extent(lattice: torch.Tensor, q_max: torch.Tensor) -> torch.Tensor:
