@@ -56,7 +56,13 @@ def _hash(h5: Any) -> str:
         arr = np.ascontiguousarray(h5[name][()])
         digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
         digest.update(arr.tobytes())
+    for key in _HASHED_ATTRS:  # the metadata that gives the tensors their meaning
+        if key in h5.attrs:
+            digest.update(f"{key}={h5.attrs[key]}|".encode())
     return digest.hexdigest()
+
+
+_HASHED_ATTRS = ("config", "extra", "format_version", "kind", "step", "weights_dtype")
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
