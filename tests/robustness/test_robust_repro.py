@@ -99,8 +99,6 @@ def test_solve_same_seed_same_outputs(library, tmp_path):
             assert ta.read_text() == tb.read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="gap: results.h5 records config and summary, but no software_version "
-                   "and no hash of the pattern file / library it was solved from")
 def test_solve_results_record_provenance(library, tmp_path):
     _solve(library, tmp_path / "p", 0)
     with h5py.File(tmp_path / "p" / "results.h5") as h5:

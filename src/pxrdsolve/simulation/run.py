@@ -44,24 +44,12 @@ class SimulateResult:
                 "failures": [{"source": s, "reason": r} for s, r in self.failures]}
 
 
-def input_hashes(inputs: list[str]) -> dict[str, str]:
-    """sha256 of each input file (a folder: over its sorted CIF names and contents), for provenance and
-    so that ``--resume`` refuses inputs that changed."""
-    import hashlib
+def input_hashes(inputs: list[str]) -> dict[str, str | None]:
+    """sha256 of each input (see :func:`~pxrdsolve.io.provenance.sha256_path`), for provenance and so
+    that ``--resume`` refuses inputs that changed."""
+    from pxrdsolve.io.provenance import sha256_path
 
-    out = {}
-    for raw in inputs:
-        path = Path(raw)
-        digest = hashlib.sha256()
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for f in files:
-            if path.is_dir():
-                digest.update(str(f.relative_to(path)).encode() + b"\0")
-            with open(f, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    digest.update(block)
-        out[raw] = digest.hexdigest()
-    return out
+    return {raw: sha256_path(raw) for raw in inputs}
 
 
 def check_reflection_budget(lattice: np.ndarray, q_max_inv_angstrom: float) -> None:

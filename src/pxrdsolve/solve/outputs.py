@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pxrdsolve import __version__
 from pxrdsolve.io.atomic import atomic_path, write_text_atomic
 from pxrdsolve.io.patterns_h5 import json_dumps
 
@@ -56,6 +57,20 @@ def write_cifs(result, out_dir: Path, p1: bool = False) -> list[Path]:
     return paths
 
 
+def _input_hashes(inputs: dict) -> dict[str, str | None]:
+    """sha256 of the pattern, library and checkpoint files a solve used (None where not a file)."""
+    from pxrdsolve.io.provenance import sha256_path
+
+    out: dict[str, str | None] = {}
+    for key in ("pattern", "library", "checkpoint"):
+        value = inputs.get(key)
+        if isinstance(value, str) and value:
+            out[key] = sha256_path(value) if Path(value).is_file() else None
+    for i, cand in enumerate(inputs.get("candidates") or []):
+        out[f"candidate {i}: {cand}"] = sha256_path(cand) if Path(str(cand)).exists() else None
+    return out
+
+
 def write_results_h5(result, path: Path) -> None:
     """``results.h5`` (see module docstring); ragged atoms stored flat with ``num_atoms`` offsets."""
     import h5py
@@ -68,6 +83,8 @@ def write_results_h5(result, path: Path) -> None:
         h5.attrs["format_version"] = RESULTS_FORMAT_VERSION
         h5.attrs["config"] = json_dumps(result.config)
         h5.attrs["summary"] = json_dumps(result.to_json())
+        h5.attrs["software_version"] = __version__
+        h5.attrs["input_sha256"] = json_dumps(_input_hashes(result.inputs))
         g = h5.create_group("candidates")
         g["source"] = np.array([c.source for c in cands], dtype=object).astype(str_dt)
         g["label"] = np.array([c.label for c in cands], dtype=object).astype(str_dt)

@@ -281,7 +281,8 @@ def solve_pattern(
     inputs = {"pattern": str(getattr(measured, "path", pattern)), "formula": formula, "size": size, "z": z,
               "wavelength": wavelength, "space_group": space_group, "cell": cell_t,
               "n_user_candidates": len(candidates or []), "n_model_candidates": len(model_pool),
-              "checkpoint": str(checkpoint) if isinstance(checkpoint, (str, Path)) else None}
+              "checkpoint": str(checkpoint) if isinstance(checkpoint, (str, Path)) else None,
+              "library": str(library) if isinstance(library, (str, Path)) else getattr(library, "path", None)}
     result = run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings)
     return replace(result, seconds={"candidates": t_cand, "candidates_model": t_model, **result.seconds,
                                     "total": result.seconds["total"] + t_cand})
