@@ -104,12 +104,9 @@ def test_simulate_signal_between_batches_then_resume(structure_csv, reference, t
 
 # SIGKILL inside the writer: before the first batch is committed (the file has never been flushed), and
 # between the first dataset append of a later batch and its commit (flush of counters + n_done)
-HEAP_BUG = pytest.mark.xfail(strict=True, reason="bug: --resume after a kill inside a batch write fails with "
-                             "'bad heap index' (stale variable-length string heap ids in truncated chunks)")
 
-
-@pytest.mark.parametrize("k,mode", [pytest.param(1, "before"),
-                                    pytest.param(20, "resized", marks=HEAP_BUG)])
+@pytest.mark.parametrize("k,mode", [pytest.param(1, "before"), pytest.param(20, "resized"),
+                                    pytest.param(33, "written")])
 def test_simulate_sigkill_inside_write_then_resume(structure_csv, reference, tmp_path, k, mode):
     out = tmp_path / "out.h5"
     res = run_cli("simulate", structure_csv, "-o", out, *SIM_ARGS, prelude=KILL_INSIDE_WRITE.format(k=k, mode=mode))

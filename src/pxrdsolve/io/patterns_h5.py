@@ -13,8 +13,9 @@ per-structure counts, so millions of entries stream)::
                   q_inv_angstrom (G), [two_theta_deg (G)], intensity (S,n_sizes,G)
     /failures/    source, reason (strings)
 
-A file is written as ``NAME.partial`` and renamed when complete; ``n_done`` counts the input items
-(structures and failures) already handled, so a killed job resumes where it stopped.
+While a job runs, committed batches live in the journal ``NAME.partial.d/`` and the index
+``NAME.partial`` (see :class:`PatternWriter`); ``NAME`` appears only when the file is complete.
+``n_done`` counts the input items (structures and failures) already handled.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -105,39 +107,13 @@ def open_patterns(path: str | os.PathLike, verify: bool = True) -> h5py.File:
     return h5
 
 
-class PatternWriter:
-    """Streams structures, peaks and profiles into ``final.partial``; ``finish`` renames it."""
+class _Builder:
+    """Writes one complete pattern file: create the layout, append row blocks, mark complete + hash."""
 
-    def __init__(self, final: str | os.PathLike, config: dict, profile_layout: dict[str, tuple], resume: bool):
-        self.final = Path(final)
-        self.partial = self.final.with_name(self.final.name + ".partial")
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        cfg = json_dumps(config)
-        if resume and self.partial.exists():
-            try:
-                self.h5 = h5py.File(self.partial, "a")
-                old = self.h5.attrs.get("config")
-            except (OSError, KeyError, RuntimeError) as exc:
-                raise InputError(f"{self.partial}: damaged by an interrupted write ({exc}); delete it and "
-                                 "rerun") from None
-            if old != cfg:
-                self.h5.close()
-                raise InputError(f"{self.partial}: was written with another configuration; cannot resume")
-            try:
-                self._truncate_to_commit()
-            except (OSError, KeyError, RuntimeError) as exc:
-                self.h5.close()
-                raise InputError(f"{self.partial}: damaged by an interrupted write ({exc}); delete it and "
-                                 "rerun") from None
-            self.h5.flush()
-        else:
-            if self.partial.exists():
-                self.partial.unlink()
-            self.h5 = h5py.File(self.partial, "w")
-            self._create(cfg, profile_layout)
-            self.h5.flush()  # a job killed during its first batch leaves an openable file
+    def __init__(self, path: Path, cfg: str, profile_layout: dict[str, tuple]):
+        self.h5 = h5py.File(path, "w")
+        self._create(cfg, profile_layout)
 
-    # -- layout ---------------------------------------------------------------------------------------
     def _create(self, cfg: str, profile_layout: dict[str, tuple]) -> None:
         h5 = self.h5
         h5.attrs.update(format_version=FORMAT_VERSION, kind=KIND, software_version=__version__, config=cfg,
@@ -171,26 +147,90 @@ class PatternWriter:
         for name in ("source", "reason"):
             f.create_dataset(name, (0,), maxshape=(None,), dtype=_STR, chunks=(256,))
 
-    def _truncate_to_commit(self) -> None:
-        """Drop rows appended after the last committed batch (a job killed mid-batch)."""
+    def append(self, structures: dict[str, Any], peaks: dict[str, np.ndarray], profiles: dict[str, np.ndarray],
+               failures: list[tuple[str, str]], n_done: int) -> None:
         h5 = self.h5
-        n = {name: int(h5.attrs[f"n_{name}"]) for name in _COUNTERS}
-        for ds in h5["structures"].values():
-            ds.resize(n["atoms"] if ds.name.split("/")[-1] in ("frac", "atomic_numbers", "occupancy")
-                      else n["structures"], axis=0)
-        for name, ds in h5["peaks"].items():
-            ds.resize(n["structures"] if name == "num_peaks" else n["peaks"], axis=0)
-        for ds in h5["profiles"].values():
-            if ds.maxshape[0] is None:
-                ds.resize(n["structures"], axis=0)
-        for ds in h5["failures"].values():
-            ds.resize(n["failures"], axis=0)
+        for name, data in structures.items():
+            PatternWriter._append(h5["structures"][name], data)
+        for name, data in peaks.items():
+            PatternWriter._append(h5["peaks"][name], data)
+        for name, data in profiles.items():
+            PatternWriter._append(h5["profiles"][name], data)
+        PatternWriter._append(h5["failures"]["source"], [f[0] for f in failures])
+        PatternWriter._append(h5["failures"]["reason"], [f[1] for f in failures])
+        h5.attrs["n_structures"] = h5["structures"]["num_atoms"].shape[0]
+        h5.attrs["n_atoms"] = h5["structures"]["frac"].shape[0]
+        h5.attrs["n_peaks"] = h5["peaks"]["q_inv_angstrom"].shape[0]
+        h5.attrs["n_failures"] = h5["failures"]["source"].shape[0]
+        h5.attrs["n_done"] = n_done
+
+    def finish(self, extra_attrs: dict[str, Any] | None = None) -> None:
+        self.h5.attrs["complete"] = True
+        for k, v in (extra_attrs or {}).items():
+            self.h5.attrs[k] = v
+        self.h5.flush()
+        self.h5.attrs["content_sha256"] = content_hash(self.h5)
+        self.h5.close()
+
+    def close(self) -> None:
+        if self.h5.id.valid:
+            self.h5.close()
+
+
+class PatternWriter:
+    """Crash-safe, resumable writer of a pattern file.
+
+    Every committed batch is a complete small pattern file ``NAME.partial.d/batch_NNNNNN.h5`` (written
+    to a temporary name, then renamed); the small index file ``NAME.partial`` (attributes ``config``,
+    ``n_done``, ``n_batches``; replaced atomically after each batch) says which batches are committed.
+    A job killed at any moment therefore loses at most the batch in flight, and ``resume=True``
+    continues after the last committed batch.  :meth:`finish` joins the batches into ``NAME``
+    (temporary name, then rename) and removes the journal.
+    """
+
+    def __init__(self, final: str | os.PathLike, config: dict, profile_layout: dict[str, tuple], resume: bool):
+        self.final = Path(final)
+        self.partial = self.final.with_name(self.final.name + ".partial")
+        self.journal = self.final.with_name(self.final.name + ".partial.d")
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.cfg = json_dumps(config)
+        self.layout = profile_layout
+        self._n_done = self._n_batches = 0
+        if resume and self.partial.exists():
+            try:
+                with h5py.File(self.partial, "r") as idx:
+                    old = str(idx.attrs["config"])
+                    self._n_done, self._n_batches = int(idx.attrs["n_done"]), int(idx.attrs["n_batches"])
+            except (OSError, KeyError, RuntimeError, ValueError) as exc:
+                raise InputError(f"{self.partial}: damaged by an interrupted write ({exc}); delete it and "
+                                 "rerun") from None
+            if old != self.cfg:
+                raise InputError(f"{self.partial}: was written with another configuration; cannot resume")
+            missing = [b for b in range(self._n_batches) if not self._batch_path(b).exists()]
+            if missing:
+                raise InputError(f"{self.partial}: journal batch {missing[0]} is missing; delete it and rerun")
+        else:
+            for stale in (self.partial,):
+                if stale.exists():
+                    stale.unlink()
+            shutil.rmtree(self.journal, ignore_errors=True)
+            self.journal.mkdir(parents=True)
+            self._write_index()
+
+    def _batch_path(self, b: int) -> Path:
+        return self.journal / f"batch_{b:06d}.h5"
+
+    def _write_index(self) -> None:
+        tmp = self.partial.with_name(self.partial.name + ".tmp")
+        with h5py.File(tmp, "w") as idx:
+            idx.attrs.update(kind=KIND + ".journal", format_version=FORMAT_VERSION, config=self.cfg,
+                             n_done=self._n_done, n_batches=self._n_batches)
+        os.replace(tmp, self.partial)
 
     @property
     def n_done(self) -> int:
-        return int(self.h5.attrs["n_done"])
+        return self._n_done
 
-    # -- appending ------------------------------------------------------------------------------------
     @staticmethod
     def _append(ds: h5py.Dataset, data: np.ndarray | list) -> None:
         n = len(data)
@@ -202,36 +242,40 @@ class PatternWriter:
 
     def append(self, structures: dict[str, Any], peaks: dict[str, np.ndarray], profiles: dict[str, np.ndarray],
                failures: list[tuple[str, str]], n_done: int) -> None:
-        """Append one batch and commit it (counters and ``n_done`` are written last)."""
-        h5 = self.h5
-        for name, data in structures.items():
-            self._append(h5["structures"][name], data)
-        for name, data in peaks.items():
-            self._append(h5["peaks"][name], data)
-        for name, data in profiles.items():
-            self._append(h5["profiles"][name], data)
-        self._append(h5["failures"]["source"], [f[0] for f in failures])
-        self._append(h5["failures"]["reason"], [f[1] for f in failures])
-        h5.attrs["n_structures"] = h5["structures"]["num_atoms"].shape[0]
-        h5.attrs["n_atoms"] = h5["structures"]["frac"].shape[0]
-        h5.attrs["n_peaks"] = h5["peaks"]["q_inv_angstrom"].shape[0]
-        h5.attrs["n_failures"] = h5["failures"]["source"].shape[0]
-        h5.attrs["n_done"] = n_done
-        h5.flush()
+        """Write one batch as a journal file and commit it in the index."""
+        path = self._batch_path(self._n_batches)
+        tmp = path.with_name(path.name + ".tmp")
+        builder = _Builder(tmp, self.cfg, self.layout)
+        try:
+            builder.append(structures, peaks, profiles, failures, n_done)
+            builder.finish()
+        finally:
+            builder.close()
+        os.replace(tmp, path)
+        self._n_batches += 1
+        self._n_done = n_done
+        self._write_index()
 
     def finish(self, extra_attrs: dict[str, Any] | None = None) -> None:
-        """Mark complete, close and rename ``.partial`` to the final name."""
-        self.h5.attrs["complete"] = True
-        for k, v in (extra_attrs or {}).items():
-            self.h5.attrs[k] = v
-        self.h5.flush()
-        self.h5.attrs["content_sha256"] = content_hash(self.h5)
-        self.h5.close()
-        os.replace(self.partial, self.final)
+        """Join the committed batches into the final file (atomically) and remove the journal."""
+        tmp = self.final.with_name(f".{self.final.name}.tmp")
+        builder = _Builder(tmp, self.cfg, self.layout)
+        try:
+            for b in range(self._n_batches):
+                with h5py.File(self._batch_path(b), "r") as part:
+                    reader = RowReader(part)
+                    rows, peaks, profiles = reader.rows(0, reader.n) if reader.n else ({}, {}, {})
+                    builder.append(rows, peaks, profiles, reader.failures(), int(part.attrs["n_done"]))
+            builder.h5.attrs["n_done"] = self._n_done
+            builder.finish(extra_attrs)
+        finally:
+            builder.close()
+        self.partial.unlink()  # commit point: the joined file is complete under its temporary name
+        os.replace(tmp, self.final)
+        shutil.rmtree(self.journal, ignore_errors=True)
 
     def close(self) -> None:
-        if self.h5.id.valid:
-            self.h5.close()
+        """Nothing stays open between batches."""
 
 
 _ATOM_FIELDS = ("frac", "atomic_numbers", "occupancy")
