@@ -30,7 +30,8 @@ def run():
 def test_text_output(run):
     result = run(DATA / "cu_lab_header.xy")
     assert result.exit_code == 0, result.output
-    out = result.stdout
+    assert result.stdout == ""  # the human-readable report is a log: stdout is for --json only
+    out = result.stderr
     assert "format      xy" in out and "2θ: 10 … 65°" in out
     assert "wavelength  1.54056 Å (CuKa1; from header)" in out
     assert "model grid" in out and "of 512 points measured" in out

@@ -71,9 +71,7 @@ def test_quiet_json_mode(runs, name):
     assert isinstance(payload, dict) and payload
 
 
-@pytest.mark.parametrize("name", [pytest.param(c, marks=pytest.mark.xfail(
-    strict=True, reason="gap: inspect prints its report on stdout without --json")) if c == "inspect" else c
-    for c in COMMANDS])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_plain_mode_no_stdout_no_escape_codes(runs, name):
     _, res = runs[name]
     assert res.exit_code == EXPECTED_EXIT.get(name, 0), (res.exit_code, res.stderr[-800:], res.exception)
@@ -82,7 +80,6 @@ def test_plain_mode_no_stdout_no_escape_codes(runs, name):
     assert res.stdout == "", f"{name} wrote to stdout without --json: {res.stdout[:200]!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="gap: inspect has no --quiet option")
 def test_inspect_accepts_quiet():
     res = _invoke("inspect", EXAMPLE_PATTERNS / "SrTiO3_10A.xy", "--quiet", "--json")
     assert res.exit_code == 0 and res.stderr.strip() == ""

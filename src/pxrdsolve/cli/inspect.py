@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pxrdsolve.cli import types as t
 from pxrdsolve.cli.common import emit_json, handle_errors, stderr_console
 
 if TYPE_CHECKING:
@@ -90,8 +91,10 @@ def inspect(
     ] = None,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Write the report as JSON on stdout (logs stay on stderr). Default: text."),
+        typer.Option("--json", help="Write the report as JSON on stdout (logs stay on stderr). Default: text "
+                     "on stderr."),
     ] = False,
+    quiet: t.Quiet = False,
 ) -> None:
     """Read a measured pattern and report its format, axis, Q range, wavelength, size estimate
     (τ of the sinc² kernel, column length 2τ, in Å), background fraction and warnings.
@@ -100,7 +103,7 @@ def inspect(
     """
     from pxrdsolve.patterns.report import inspect_pattern
 
-    console = stderr_console(quiet=False)
+    console = stderr_console(quiet=quiet)
     report = inspect_pattern(pattern, wavelength=wavelength, axis=axis, instrument_fwhm_q=instrument_fwhm_q)
     if plot is not None:
         from pxrdsolve.patterns.plotting import plot_report
@@ -113,4 +116,4 @@ def inspect(
         emit_json(payload)
     else:
         for line in render_report(report):
-            typer.echo(line)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
