@@ -112,8 +112,9 @@ def main() -> None:
         for lo in range(0, n, 512):
             sub = cbatch.select(range(lo, min(n, lo + 512)))
             pk = compute_peaks(sub, 1.54184, q90, compute_dtype=torch.float32)
-            pxrdnet_input_patterns(pk, size_angstrom=10.0, generator=torch.Generator(device="cpu").manual_seed(0))
-            pxrdnet_eval_patterns(pk)
+            pxrdnet_input_patterns(pk, size_angstrom=10.0, generator=torch.Generator(device="cpu").manual_seed(0),
+                                   compute_dtype=torch.float32)
+            pxrdnet_eval_patterns(pk, compute_dtype=torch.float32)
         if dev.type == "cuda":
             torch.cuda.synchronize()
 

@@ -84,10 +84,11 @@ def render_profiles(
                 sig[b] = px.draw_sigma_bins(1, gen)[0]
                 if noise_std > 0:
                     noise[b] = noise_std * torch.randn(PXRDNET_N_INPUT, generator=gen, dtype=torch.float64)
-            x = px.pxrdnet_input_patterns(peaks, bsz, size, sigma_bins=sig, noise=noise.to(peaks.q_inv_angstrom.device))
+            x = px.pxrdnet_input_patterns(peaks, bsz, size, sigma_bins=sig, noise=noise.to(peaks.q_inv_angstrom.device),
+                                          compute_dtype=torch.float32)
             inputs[:, j] = x.cpu().numpy()
             sigmas[:, j] = sig.numpy()
-        ev = px.pxrdnet_eval_patterns(peaks, bsz).cpu().numpy().astype(np.float32)
+        ev = px.pxrdnet_eval_patterns(peaks, bsz, compute_dtype=torch.float32).cpu().numpy().astype(np.float32)
         return {"input": inputs, "sigma_bins": sigmas, "eval": ev}
     rad = config.radiation_obj
     q_grid = torch.as_tensor(config.q_axis(), dtype=torch.float64, device=peaks.q_inv_angstrom.device)
