@@ -33,7 +33,8 @@ DEFAULT_WAVELENGTH_ANGSTROM = 1.54184  # Q-axis data without a wavelength: LP at
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """Fit settings: background terms, weighting (``auto``/``esd``/``poisson``/``unit``), grid size,
-    instrument profile (FWHM in Q, Å⁻¹, Lorentz fraction η)."""
+    instrument profile (FWHM in Q, Å⁻¹, Lorentz fraction η), and the largest Q fitted (Å⁻¹; short-
+    wavelength data reach 15 Å⁻¹ and more, which costs time and adds little for small cells)."""
 
     background_terms: int = 5
     weighting: str = "auto"
@@ -43,6 +44,7 @@ class ObjectiveConfig:
     instrument_fwhm_q: float = 0.0
     instrument_eta: float = 0.0
     background_ridge: float = 1e-6
+    max_q_inv_angstrom: float = 8.0  # fit Q ≤ this (Å⁻¹): ample for ≤ 20-atom cells, bounds the cost
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,13 @@ def prepare_fit_data(
     narrowest expected peak FWHM (Å⁻¹) is given, about ``points_per_fwhm`` points span it.
     """
     q = np.asarray(pattern.q_inv_angstrom, float)
-    y = np.asarray(pattern.intensity, float)
-    esd = None if pattern.esd is None else np.asarray(pattern.esd, float)
-    tth = None if pattern.two_theta_deg is None else np.asarray(pattern.two_theta_deg, float)
+    keep = q <= config.max_q_inv_angstrom
+    if keep.sum() < 50:
+        keep = np.ones_like(keep)
+    q = q[keep]
+    y = np.asarray(pattern.intensity, float)[keep]
+    esd = None if pattern.esd is None else np.asarray(pattern.esd, float)[keep]
+    tth = None if pattern.two_theta_deg is None else np.asarray(pattern.two_theta_deg, float)[keep]
     weighting = config.weighting
     if weighting == "auto":
         if esd is not None and np.all(np.isfinite(esd)) and np.any(esd > 0):
