@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from pxrdsolve.ops.scatter import segment_offsets
+from pxrdsolve.ops.scatter import repeat_segments, segment_offsets
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,9 @@ class CrystalBatch:
     def select(self, indices: Sequence[int] | torch.Tensor) -> CrystalBatch:
         """The sub-batch of the given crystal indices, in that order."""
         idx = torch.as_tensor(indices, dtype=torch.long, device=self.lattice.device)
-        off = self.atom_offsets
         counts = self.num_atoms[idx]
-        atom_idx = torch.cat(
-            [torch.arange(int(off[j]), int(off[j + 1]), device=idx.device) for j in idx.tolist()]
-            or [torch.zeros(0, dtype=torch.long, device=idx.device)]
-        )
+        seg, pos = repeat_segments(counts)
+        atom_idx = self.atom_offsets[idx][seg] + pos
         return CrystalBatch(
             self.lattice[idx], self.frac[atom_idx], self.atomic_numbers[atom_idx],
             self.occupancy[atom_idx], self.b_iso[atom_idx], counts,
