@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from pxrdsolve.errors import FormatVersionError, InputError
+from pxrdsolve.io.atomic import atomic_path
 from pxrdsolve.model.config import Config
 
 FORMAT_VERSION = 1
@@ -78,9 +78,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = Fals
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".h5") as tmp:
         with h5py.File(tmp, "w") as f:
             for group, state in (("model", ckpt.model), ("ema", ckpt.ema)):
                 if state is None:
@@ -107,14 +105,6 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint, half: bool = Fals
             f.attrs["extra"] = json.dumps(ckpt.extra)
             f.attrs["weights_dtype"] = "float16" if half else "float32"
             f.attrs["content_sha256"] = _hash(f)
-        _umask = os.umask(0)
-        os.umask(_umask)
-        os.chmod(tmp, 0o666 & ~_umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

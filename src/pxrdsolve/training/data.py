@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.errors import FormatVersionError, InputError
+from pxrdsolve.io.atomic import atomic_path
 
 KIND = "pxrdsolve.training_set"
 FORMAT_VERSION = 1
@@ -47,10 +47,8 @@ def write_dataset(path: str | os.PathLike, lattices: np.ndarray, frac: np.ndarra
     offsets = np.concatenate([[0], np.cumsum(np.asarray(num_atoms, dtype=np.int64))])
     if offsets[-1] != len(frac) or len(lattices) != len(num_atoms):
         raise ValueError("inconsistent dataset arrays")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     str_dt = h5py.string_dtype("utf-8")
-    try:
+    with atomic_path(path, ".h5") as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("lattice", data=np.asarray(lattices, np.float32), compression="gzip")
             f.create_dataset("frac", data=np.asarray(frac, np.float32), compression="gzip")
@@ -63,14 +61,6 @@ def write_dataset(path: str | os.PathLike, lattices: np.ndarray, frac: np.ndarra
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["config"] = json.dumps(config)
             f.attrs["split_names"] = json.dumps(list(SPLITS))
-        _umask = os.umask(0)
-        os.umask(_umask)
-        os.chmod(tmp, 0o666 & ~_umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
