@@ -24,6 +24,7 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.diffraction.form_factors import check_elements
+from pxrdsolve.diffraction.radiation import Radiation
 from pxrdsolve.diffraction.structure_factors import box_reflections
 from pxrdsolve.ops.scatter import scatter_max, scatter_sum, segment_offsets
 
@@ -75,6 +76,25 @@ class PeakTable:
             "q_inv_angstrom": self.q_inv_angstrom[s], "intensity": self.intensity[s],
             "f_squared": self.f_squared[s], "hkl": self.hkl[s], "multiplicity": self.multiplicity[s],
         }
+
+
+def source_line_sticks(
+    q_inv_angstrom: torch.Tensor, f_squared: torch.Tensor, crystal_index: torch.Tensor, radiation: Radiation
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sticks of every line of a source on the primary-wavelength Q axis: (Q', I, crystal index).
+
+    A line of wavelength λ_i puts reflection Q at Q' = Q·λ_i/λ₁ with intensity w_i·Σ|F|²·LP(θ_i),
+    sin θ_i = λ_i Q/4π; reflections beyond that line's limiting sphere are dropped.
+    """
+    lam1 = radiation.wavelength_angstrom
+    qs, ints, idx = [], [], []
+    for lam, w in zip(radiation.wavelengths_angstrom, radiation.weights):
+        ok = q_inv_angstrom.detach() * lam / (4 * math.pi) < 1.0 - 1e-9
+        q = q_inv_angstrom[ok]
+        qs.append(q * (lam / lam1))
+        ints.append(w * f_squared[ok] * lorentz_polarisation(q, lam))
+        idx.append(crystal_index[ok])
+    return torch.cat(qs), torch.cat(ints), torch.cat(idx)
 
 
 def lorentz_polarisation(q_inv_angstrom: torch.Tensor, wavelength_angstrom: float) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from pxrdsolve.diffraction import pxrdnet as px
 from pxrdsolve.diffraction.grids import PXRDNET_N_INPUT, pxrdnet_eval_q, pxrdnet_input_q, two_theta_from_q
-from pxrdsolve.diffraction.peaks import PeakTable, lorentz_polarisation
+from pxrdsolve.diffraction.peaks import PeakTable, source_line_sticks
 from pxrdsolve.diffraction.profiles import render_pattern
 from pxrdsolve.diffraction.radiation import Radiation
 from pxrdsolve.simulation.config import SimulateConfig
@@ -49,19 +49,9 @@ def profile_layout(config: SimulateConfig) -> dict[str, tuple]:
 
 
 def line_sticks(peaks: PeakTable, radiation: Radiation) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sticks of every source line on the primary-wavelength Q axis: (Q', I, crystal index).
-
-    A line of wavelength λ_i puts reflection Q at Q' = Q·λ_i/λ₁ with intensity w_i·Σ|F|²·LP(θ_i).
-    """
-    lam1 = radiation.wavelength_angstrom
-    qs, ints, idx = [], [], []
-    for lam, w in zip(radiation.wavelengths_angstrom, radiation.weights):
-        ok = peaks.q_inv_angstrom * lam / (4 * math.pi) < 1.0 - 1e-9
-        q = peaks.q_inv_angstrom[ok]
-        qs.append(q * (lam / lam1))
-        ints.append(w * peaks.f_squared[ok] * lorentz_polarisation(q, lam))
-        idx.append(peaks.crystal_index[ok])
-    return torch.cat(qs), torch.cat(ints), torch.cat(idx)
+    """Sticks of every source line of a peak table on the primary-wavelength Q axis (see
+    :func:`~pxrdsolve.diffraction.peaks.source_line_sticks`)."""
+    return source_line_sticks(peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index, radiation)
 
 
 def render_profiles(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pxrdsolve.diffraction.peaks import lorentz_polarisation
+from pxrdsolve.diffraction.peaks import source_line_sticks
 from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.diffraction.radiation import Radiation
 from pxrdsolve.ops.scatter import scatter_sum
@@ -179,19 +179,11 @@ def render_sticks(
     lam1 = rad.wavelength_angstrom
     q_lo, q_hi = data.q_range
     pad = stick_pad(data, size_angstrom)
-    qs, ints, idx = [], [], []
-    for lam, w in zip(rad.wavelengths_angstrom, rad.weights):
-        ok = q_peak.detach() * lam / (4 * math.pi) < 1.0 - 1e-9
-        q = q_peak[ok]
-        ql = q * (lam / lam1)
-        if zero_shift_deg is not None:
-            s = (ql * lam1 / (4 * math.pi)).clamp(max=1.0 - 1e-12)
-            half = torch.asin(s) + torch.deg2rad(zero_shift_deg[peak_crystal[ok]]) / 2.0
-            ql = 4 * math.pi / lam1 * torch.sin(half.clamp(1e-9, math.pi / 2 - 1e-9))
-        qs.append(ql)
-        ints.append(w * f_squared[ok] * lorentz_polarisation(q, lam))
-        idx.append(peak_crystal[ok])
-    q_all, i_all, c_all = torch.cat(qs), torch.cat(ints), torch.cat(idx)
+    q_all, i_all, c_all = source_line_sticks(q_peak, f_squared, peak_crystal, rad)
+    if zero_shift_deg is not None:  # move each stick to 2θ + zero (primary-λ axis)
+        s = (q_all * lam1 / (4 * math.pi)).clamp(max=1.0 - 1e-12)
+        half = torch.asin(s) + torch.deg2rad(zero_shift_deg[c_all]) / 2.0
+        q_all = 4 * math.pi / lam1 * torch.sin(half.clamp(1e-9, math.pi / 2 - 1e-9))
     inside = (q_all.detach() > q_lo - 0.9 * pad) & (q_all.detach() < q_hi + 0.9 * pad)
     fwhm = math.hypot(data.instrument_fwhm_q, extra_fwhm_q)
     return render_pattern(q_all[inside], i_all[inside], c_all[inside], num_crystals, data.q_inv_angstrom,
