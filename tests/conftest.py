@@ -5,8 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from helpers import DATA
+
+# One intra-op thread per test process: on small shared machines torch's default thread pool makes
+# the many small tensor operations of the tests much slower, not faster.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One thread in every test, restored afterwards (code under test may set its own)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="session")

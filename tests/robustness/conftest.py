@@ -13,17 +13,6 @@ if str(Path(__file__).parent) not in sys.path:  # robust_helpers lives next to t
 from robust_helpers import write_structure_csv  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small inputs gain nothing from intra-op threads; one thread keeps the shared CPUs free."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="session")
 def structure_csv(tmp_path_factory) -> Path:
     """40 rows: strained copies of the shipped example CIFs plus one unparseable row (a failure)."""

@@ -36,13 +36,6 @@ PEROVSKITE = CrystalRecord(np.eye(3) * 3.905, np.array([[0, 0, 0], [.5, .5, .5],
                                                         [0, .5, .5]], float), np.array([38, 22, 8, 8, 8]), np.ones(5))
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> str:

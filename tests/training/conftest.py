@@ -17,13 +17,3 @@ from training_helpers import write_tiny_dataset  # noqa: E402
 def tiny_h5(tmp_path_factory) -> str:
     return write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny.h5")
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from intra-op threads; one thread avoids oversubscribing shared CPUs."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
