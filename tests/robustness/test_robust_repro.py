@@ -105,3 +105,57 @@ def test_solve_results_record_provenance(library, tmp_path):
         assert "software_version" in h5.attrs
         cfg = json.loads(h5.attrs["config"])
         assert "pattern_sha256" in cfg or "input_sha256" in h5.attrs
+
+
+_TIMING_KEYS = ("seconds", "seconds_per_material", "seconds_by_stage", "peak_rss_mb", "peak_rss_mb_max",
+                "solve_seconds", "files", "output")
+
+
+def _strip(obj):
+    """A report without timings, memory and paths (what differs between any two runs)."""
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in _TIMING_KEYS}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def test_evaluate_shards_in_processes_merge_to_the_single_process_report(library, tmp_path):
+    """Two ``evaluate --shard i/2`` processes at once, then ``--merge``: the same per-material records and
+    report (timings and memory aside) as one process over all materials."""
+    import csv as _csv
+    import subprocess
+
+    from robust_helpers import cli_cmd, cli_env
+
+    examples = Path(__file__).parents[2] / "examples" / "structures"
+    src = tmp_path / "three.csv"
+    with open(src, "w", newline="") as fh:
+        w = _csv.writer(fh)
+        w.writerow(["material_id", "cif"])
+        for i, name in enumerate(("SrTiO3", "NaCl", "TiO2_rutile")):
+            w.writerow([f"x-{i}", (examples / f"{name}.cif").read_text()])
+    common = ("--library", library, "--size", "20", "--seed", "1", "-q")
+    res = _invoke("evaluate", src, "-o", tmp_path / "one", *common)
+    assert res.exit_code == 0, res.stderr
+    procs = [subprocess.Popen(cli_cmd("evaluate", src, "-o", tmp_path / f"s{i}", "--shard", f"{i}/2", *common),
+                              env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    res = _invoke("evaluate", "--merge", tmp_path / "s0", "--merge", tmp_path / "s1", "-o", tmp_path / "merged",
+                  "-q", "--json")
+    assert res.exit_code == 0, res.stderr
+
+    def records(d: Path) -> list[dict]:
+        return [_strip(json.loads(p.read_text())) for p in sorted((d / "materials").glob("*.json"))]
+
+    one = records(tmp_path / "one")
+    assert len(one) == 3 and sum("error" not in r for r in one) == 2, one  # NaCl: not in the tiny library
+    assert records(tmp_path / "s0") + records(tmp_path / "s1") == one
+    rep_one = json.loads((tmp_path / "one" / "report.json").read_text())["summary"]
+    rep_merged = json.loads((tmp_path / "merged" / "report.json").read_text())["summary"]
+    assert _strip(rep_merged) == _strip(rep_one)
+    rows = [_strip(r) for r in _csv.DictReader(open(tmp_path / "one" / "per_material.csv"))]
+    assert [_strip(r) for r in _csv.DictReader(open(tmp_path / "merged" / "per_material.csv"))] == rows

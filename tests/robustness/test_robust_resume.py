@@ -84,8 +84,12 @@ def _resume(structure_csv: Path, out: Path, *extra: str) -> dict:
     return json.loads(res.stdout)
 
 
-@pytest.mark.parametrize("sig,seed", [(signal.SIGTERM, 1), (signal.SIGKILL, 2)], ids=["SIGTERM", "SIGKILL"])
-def test_simulate_signal_between_batches_then_resume(structure_csv, reference, tmp_path, sig, seed):
+@pytest.mark.parametrize("sig,seed,resume_batch", [(signal.SIGTERM, 1, None), (signal.SIGKILL, 2, None),
+                                                   (signal.SIGKILL, 3, "7")],
+                         ids=["SIGTERM", "SIGKILL", "SIGKILL-other-batch-size"])
+def test_simulate_signal_between_batches_then_resume(structure_csv, reference, tmp_path, sig, seed, resume_batch):
+    """Resumed output == uninterrupted output, bit for bit; a resume given another --batch-size keeps the
+    killed run's batches (float32 batched sums depend on the batch composition)."""
     threshold = random.Random(seed).randrange(4, N_ITEMS - 4)  # a random committed batch
     out = tmp_path / "out.h5"
     part = _partial(out)
@@ -96,8 +100,8 @@ def test_simulate_signal_between_batches_then_resume(structure_csv, reference, t
     assert not out.exists(), "final name written by a killed job"
     done = read_attr(part, "n_done")
     assert done is not None and threshold <= done < N_ITEMS
-    payload = _resume(structure_csv, out)
-    assert payload["resumed_from"] == done
+    payload = _resume(structure_csv, out, *(("--batch-size", resume_batch) if resume_batch else ()))
+    assert payload["resumed_from"] == done and payload["batch_size"] == 4
     assert_same_datasets(reference, out)
     assert read_attr(out, "complete") == 1
 
@@ -188,6 +192,45 @@ def test_evaluate_harness_resumes_between_materials(monkeypatch, tmp_path):
     assert _stable(load_records([tmp_path / "cut"])) == _stable(load_records([tmp_path / "full"]))
 
 
+def test_evaluate_resume_retries_unexpected_failures_not_input_errors(monkeypatch, tmp_path):
+    """m0 hits an unexpected error (say out of memory), m1 is refused as bad input, m2's record is
+    unreadable: a resume redoes m0 and m2, keeps m1's refusal, and counts the attempts."""
+    from pxrdsolve.errors import InputError
+    from pxrdsolve.evaluate import harness
+
+    monkeypatch.setattr(harness, "score", lambda target, ranked, seconds: {
+        "index": target.index, "id": target.identifier, "seconds": dict(seconds)})
+    calls: list[int] = []
+    flaky = {0}
+
+    def solve(target):
+        calls.append(target.index)
+        if target.index in flaky:
+            raise MemoryError("cannot allocate")
+        if target.index == 1:
+            raise InputError("m1: unknown element Xx")
+        return SimpleNamespace(ranked=[], verdict=SimpleNamespace(label="solved"), seconds={})
+
+    targets = [lambda i=i: SimpleNamespace(index=i, identifier=f"m{i}") for i in range(3)]
+    cfg = harness.EvaluateConfig(source="fake.csv")
+    harness.run_evaluate(targets, ["m0", "m1", "m2"], tmp_path, solve, cfg)
+    recs = {r["index"]: r for r in harness.load_records([tmp_path])}
+    assert "MemoryError" in recs[0]["error"] and "traceback" in recs[0]
+    assert recs[1]["error"] == "m1: unknown element Xx" and "traceback" not in recs[1]
+    (tmp_path / "materials" / "00002_m2.json").write_text('{"index": 2, "id"')  # torn by a crash
+    calls.clear()
+    harness.run_evaluate(targets, ["m0", "m1", "m2"], tmp_path, solve, cfg, resume=True)
+    assert calls == [0, 2]
+    recs = {r["index"]: r for r in harness.load_records([tmp_path])}
+    assert recs[0]["attempt"] == 2 and "error" in recs[0]
+    flaky.clear()
+    calls.clear()
+    harness.run_evaluate(targets, ["m0", "m1", "m2"], tmp_path, solve, cfg, resume=True)
+    assert calls == [0]
+    recs = {r["index"]: r for r in harness.load_records([tmp_path])}
+    assert "error" not in recs[0] and recs[0]["attempt"] == 3 and "error" in recs[1] and "error" not in recs[2]
+
+
 EVAL_SCRIPT = """
 import sys, time, json
 from types import SimpleNamespace
@@ -266,4 +309,43 @@ def test_train_sigterm_checkpoints_and_resume_continues_exactly(train_data, tmp_
     assert [s["step"] for s in starts] == [0, out["step"]]
     logged = [e["step"] for e in events if "loss/total" in e]
     assert logged == list(range(steps)), "every step logged exactly once across the interruption"
+    assert resumed["param_sha256"] == full.param_sha256, "resumed run differs from the uninterrupted one"
+
+
+def test_train_sigkill_then_resume_from_periodic_checkpoint(train_data, tmp_path):
+    """SIGKILL (no handler runs): the rerun continues from the last periodic checkpoint, drops the log
+    rows written after it, and ends with the same parameters as an uninterrupted run."""
+    from pxrdsolve.model.checkpoint import load_checkpoint
+    from pxrdsolve.training.loop import train_model
+
+    steps, every = 20, 5
+    full = train_model(train_data, tmp_path / "full.h5", preset_name="tiny", total_steps=steps, quiet=True)
+    ckpt, log = tmp_path / "cut.h5", tmp_path / "cut.log.jsonl"
+    args = ("train", train_data, "-o", ckpt, "--preset", "tiny", "--steps", steps, "--log", log, "-q",
+            "--checkpoint-every", every)
+
+    def logged_past_checkpoint() -> bool:
+        if not (ckpt.exists() and log.exists()):
+            return False
+        rows = [line for line in log.read_text().splitlines() if '"loss/total"' in line]
+        return len(rows) >= every + 2
+
+    proc = subprocess.Popen(cli_cmd(*args), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while proc.poll() is None and not logged_past_checkpoint() and time.monotonic() - t0 < 120:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    kept_step = load_checkpoint(ckpt).step
+    assert kept_step % every == 0 and 0 < kept_step < steps
+    with open(log, "a") as fh:
+        fh.write('{"step": 1')  # a torn last line, as a kill inside a write leaves it
+    res = run_cli("train", train_data, "-o", ckpt, "--resume", "--steps", steps, "--log", log, "--json", "-q")
+    assert res.returncode == 0, res.stderr
+    resumed = json.loads(res.stdout)
+    assert resumed["step"] == steps and not resumed["interrupted"]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["step"] for e in events if e.get("event") == "start"] == [0, kept_step]
+    assert [e["step"] for e in events if "loss/total" in e] == list(range(steps)), "each step logged once"
     assert resumed["param_sha256"] == full.param_sha256, "resumed run differs from the uninterrupted one"

@@ -70,6 +70,9 @@ def simulate(
     with progress_bar(None, "simulate", quiet) as advance:
         result = run_simulate([str(p) for p in inputs], output, config, shard_t, resume, batch_size, device,
                               output_format, advance)
+    if result.batch_size != batch_size:
+        console.print(f"resumed with the interrupted run's --batch-size {result.batch_size} (not {batch_size}), "
+                      "so the output equals an uninterrupted run bit for bit")
     for source, reason in result.failures:
         console.print(f"skipped {source}: {reason}")
     console.print(

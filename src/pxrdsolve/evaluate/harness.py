@@ -2,8 +2,9 @@
 
 Materials are taken in file order; ``shard=(i, n)`` takes the i-th of n contiguous blocks, and each
 finished material is written to ``OUT/materials/NNNNN_ID.json`` at once, so a killed job resumes
-where it stopped (``resume=True`` skips finished materials) and shards written into one folder (or
-merged with :func:`merge_reports`) give the same report as one process.
+where it stopped (``resume=True`` skips finished materials and retries those that failed with an
+unexpected error, e.g. out of memory; a material refused as bad input stays refused) and shards
+written into one folder (or merged with :func:`merge_reports`) give the same report as one process.
 """
 
 from __future__ import annotations
@@ -156,8 +157,12 @@ def run_evaluate(
 def _evaluate_one(i, targets, labels, mat_dir: Path, solve_fn, baseline_fns, resume: bool) -> dict | None:
     """Solve and score material ``i``; its record is written atomically (None when already done)."""
     path = mat_dir / f"{i:05d}_{_safe(labels[i])}.json"
+    attempt = 1
     if resume and path.exists():
-        return None
+        previous = _read_record(path)
+        if previous is not None and "traceback" not in previous:
+            return None  # finished, or refused as bad input (deterministic): keep
+        attempt = int((previous or {}).get("attempt", 1)) + 1
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     try:
@@ -183,8 +188,19 @@ def _evaluate_one(i, targets, labels, mat_dir: Path, solve_fn, baseline_fns, res
         record = {"index": i, "id": labels[i], "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc(limit=5)}
     record["peak_rss_mb"] = max(rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+    if attempt > 1:
+        record["attempt"] = attempt
     write_text_atomic(path, json.dumps(record, default=_json_default, sort_keys=True))
     return record
+
+
+def _read_record(path: Path) -> dict | None:
+    """A per-material record, or None when the file is unreadable (then the material is redone)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def load_records(out_dirs: list[str | Path]) -> list[dict[str, Any]]:
@@ -192,7 +208,9 @@ def load_records(out_dirs: list[str | Path]) -> list[dict[str, Any]]:
     recs: dict[int, dict] = {}
     for d in out_dirs:
         for p in sorted(Path(d, "materials").glob("*.json")):
-            r = json.loads(p.read_text())
+            r = _read_record(p)
+            if r is None or "index" not in r:
+                raise InputError(f"{p}: damaged per-material record; rerun evaluate with --resume to redo it")
             recs[int(r["index"])] = r
     return [recs[k] for k in sorted(recs)]
 

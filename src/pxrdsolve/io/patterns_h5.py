@@ -32,6 +32,7 @@ import numpy as np
 
 from pxrdsolve import __version__
 from pxrdsolve.errors import FormatVersionError, InputError
+from pxrdsolve.io.atomic import replace_durably
 
 FORMAT_VERSION = 1
 KIND = "pxrdsolve.patterns"
@@ -188,7 +189,8 @@ class PatternWriter:
     (temporary name, then rename) and removes the journal.
     """
 
-    def __init__(self, final: str | os.PathLike, config: dict, profile_layout: dict[str, tuple], resume: bool):
+    def __init__(self, final: str | os.PathLike, config: dict, profile_layout: dict[str, tuple], resume: bool,
+                 batch_size: int = 0):
         self.final = Path(final)
         self.partial = self.final.with_name(self.final.name + ".partial")
         self.journal = self.final.with_name(self.final.name + ".partial.d")
@@ -196,11 +198,13 @@ class PatternWriter:
         self.cfg = json_dumps(config)
         self.layout = profile_layout
         self._n_done = self._n_batches = 0
+        self.batch_size = int(batch_size)  # inputs per batch; a resume adopts the killed run's value
         if resume and self.partial.exists():
             try:
                 with h5py.File(self.partial, "r") as idx:
                     old = str(idx.attrs["config"])
                     self._n_done, self._n_batches = int(idx.attrs["n_done"]), int(idx.attrs["n_batches"])
+                    self.batch_size = int(idx.attrs.get("batch_size", self.batch_size))
             except (OSError, KeyError, RuntimeError, ValueError) as exc:
                 raise InputError(f"{self.partial}: damaged by an interrupted write ({exc}); delete it and "
                                  "rerun") from None
@@ -224,8 +228,8 @@ class PatternWriter:
         tmp = self.partial.with_name(self.partial.name + ".tmp")
         with h5py.File(tmp, "w") as idx:
             idx.attrs.update(kind=KIND + ".journal", format_version=FORMAT_VERSION, config=self.cfg,
-                             n_done=self._n_done, n_batches=self._n_batches)
-        os.replace(tmp, self.partial)
+                             n_done=self._n_done, n_batches=self._n_batches, batch_size=self.batch_size)
+        replace_durably(tmp, self.partial)
 
     @property
     def n_done(self) -> int:
@@ -251,7 +255,7 @@ class PatternWriter:
             builder.finish()
         finally:
             builder.close()
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
         self._n_batches += 1
         self._n_done = n_done
         self._write_index()
@@ -270,8 +274,8 @@ class PatternWriter:
             builder.finish(extra_attrs)
         finally:
             builder.close()
-        self.partial.unlink()  # commit point: the joined file is complete under its temporary name
-        os.replace(tmp, self.final)
+        replace_durably(tmp, self.final)  # commit point; killed before the clean-up, a resume joins again
+        self.partial.unlink()
         shutil.rmtree(self.journal, ignore_errors=True)
 
     def close(self) -> None:

@@ -70,7 +70,9 @@ def run_broaden(
         n = reader.n
         first = int(old.get("first_global_index", 0))
         cfg_json = dict(old, simulate=config.to_json(), broadened_from=str(source))
-        writer = PatternWriter(output, cfg_json, profile_layout(config), resume)
+        writer = PatternWriter(output, cfg_json, profile_layout(config), resume, batch_size)
+        batch_size = writer.batch_size  # a resume keeps the killed run's batches
+        resumed_from = writer.n_done
         fails = reader.failures()
         try:
             lam = config.radiation_obj.wavelength_angstrom
@@ -85,7 +87,8 @@ def run_broaden(
             writer.finish()
         finally:
             writer.close()
-    return SimulateResult(str(output), n, n, len(fails), tuple(fails), time.perf_counter() - t0, 0)
+    return SimulateResult(str(output), n, n, len(fails), tuple(fails), time.perf_counter() - t0, resumed_from,
+                          batch_size)
 
 
 def broaden_measured(

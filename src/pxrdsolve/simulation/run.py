@@ -37,10 +37,12 @@ class SimulateResult:
     failures: tuple[tuple[str, str], ...]
     seconds: float
     resumed_from: int
+    batch_size: int = 0  # inputs per batch actually used (a resume keeps the killed run's value)
 
     def to_json(self) -> dict:
         return {"output": self.output, "n_inputs": self.n_inputs, "n_simulated": self.n_simulated,
                 "n_failed": self.n_failed, "seconds": round(self.seconds, 3), "resumed_from": self.resumed_from,
+                "batch_size": self.batch_size,
                 "failures": [{"source": s, "reason": r} for s, r in self.failures]}
 
 
@@ -131,12 +133,13 @@ def run_simulate(
     if output_format == "xy":
         from pxrdsolve.simulation.xy_sink import XYSink
 
-        sink = XYSink(output, config, cfg_json, resume)
+        sink = XYSink(output, config, cfg_json, resume, batch_size)
     elif output_format == "h5":
-        sink = PatternWriter(output, cfg_json, profile_layout(config), resume)
+        sink = PatternWriter(output, cfg_json, profile_layout(config), resume, batch_size)
     else:
         raise InputError(f"bad --format {output_format!r}: use h5 or xy")
     resumed_from = sink.n_done
+    batch_size = sink.batch_size  # on resume, the killed run's batches: bit-identical to an uninterrupted run
     failures: list[tuple[str, str]] = []
     n_ok = 0
     lam = config.radiation_obj.wavelength_angstrom
@@ -157,7 +160,7 @@ def run_simulate(
         finally:
             sink.close()
     return SimulateResult(str(output), len(items), n_ok, len(failures), tuple(failures),
-                          time.perf_counter() - t0, resumed_from)
+                          time.perf_counter() - t0, resumed_from, batch_size)
 
 
 def _simulate_batch(items, b0: int, batch_size: int, start: int, config: SimulateConfig, sink, dev, lam: float,

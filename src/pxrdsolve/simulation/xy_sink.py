@@ -24,7 +24,8 @@ from pxrdsolve.simulation.config import SimulateConfig
 class XYSink:
     """Writer with the same interface as :class:`~pxrdsolve.io.patterns_h5.PatternWriter`."""
 
-    def __init__(self, folder: str | Path, config: SimulateConfig, cfg_json: dict, resume: bool):
+    def __init__(self, folder: str | Path, config: SimulateConfig, cfg_json: dict, resume: bool,
+                 batch_size: int = 0):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise InputError(f"{folder}: --format xy needs a folder for -o")
@@ -33,11 +34,13 @@ class XYSink:
         self.cfg = json_dumps(cfg_json)
         self.state_path = self.folder / ".progress.json"
         self.n_done = 0
+        self.batch_size = int(batch_size)  # a resume adopts the killed run's value
         if resume and self.state_path.exists():
             state = json.loads(self.state_path.read_text())
             if state.get("config") != self.cfg:
                 raise InputError(f"{folder}: was written with another configuration; cannot resume")
             self.n_done = int(state["n_done"])
+            self.batch_size = int(state.get("batch_size", self.batch_size))
         spec = config.grid_spec
         if spec.kind == "pxrdnet":
             self.axis, self.axis_name, self.key = pxrdnet_input_q(), "Q (1/A)", "input"
@@ -64,11 +67,12 @@ class XYSink:
             with open(self.folder / "failures.tsv", "a") as fh:
                 fh.writelines(f"{s}\t{r}\n" for s, r in failures)
         self.n_done = n_done
-        write_text_atomic(self.state_path, json.dumps({"config": self.cfg, "n_done": n_done}))
+        write_text_atomic(self.state_path, json.dumps({"config": self.cfg, "n_done": n_done,
+                                                       "batch_size": self.batch_size}))
 
     def finish(self) -> None:
         write_text_atomic(self.state_path, json.dumps({"config": self.cfg, "n_done": self.n_done,
-                                                       "complete": True}))
+                                                       "batch_size": self.batch_size, "complete": True}))
 
     def close(self) -> None:
         pass

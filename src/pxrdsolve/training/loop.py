@@ -24,6 +24,7 @@ import torch
 
 from pxrdsolve.errors import InputError
 from pxrdsolve.interrupt import StopFlag
+from pxrdsolve.io.atomic import write_text_atomic
 from pxrdsolve.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from pxrdsolve.model.config import Config, preset
 from pxrdsolve.model.model import PXRDSolveModel, count_parameters
@@ -122,6 +123,30 @@ class _Progress:
             self.prog.stop()
 
 
+def trim_log(log_path: Path, step: int) -> None:
+    """Drop JSONL log rows written after the checkpoint at ``step`` (and a torn last line); atomic.
+
+    A loss row ``{"step": s}`` reports finished step s (0-based) and is kept when s < ``step``;
+    events (start, val, end, interrupted) carry the step count and are kept when ≤ ``step``.
+    """
+    if not log_path.exists():
+        return
+    kept, dropped = [], 0
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+            s = int(row["step"])
+        except (ValueError, KeyError, TypeError):
+            dropped += 1
+            continue
+        if s < step or ("event" in row and s <= step):
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        write_text_atomic(log_path, "".join(f"{line}\n" for line in kept))
+
+
 def train_model(data: str | Path, out: str | Path, config: Config | None = None, *,
                 preset_name: str = "small", total_steps: int | None = None, seed: int = 0,
                 device: str = "cpu", resume: bool = False,
@@ -132,7 +157,8 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
     ``config`` defaults to the preset ``preset_name`` (or, when resuming, the checkpoint's config);
     ``total_steps`` overrides ``config.train.total_steps`` (the LR schedule length and the end).
     ``stop_at_step`` stops early (checkpoint written) without changing the schedule.  The JSONL log
-    defaults to ``out`` with suffix ``.log.jsonl`` and is appended to on resume.
+    defaults to ``out`` with suffix ``.log.jsonl`` and is appended to on resume, after dropping what
+    was logged past the checkpoint (a SIGKILL after the last checkpoint), so each step is logged once.
     """
     t0 = time.time()
     out = Path(out)
@@ -174,6 +200,8 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
     spe = steps_per_epoch(len(train_idx), tc.batch_size, info.world_size)
     val_every = tc.val_every or spe
     main = info.is_main
+    if main and ckpt is not None:
+        trim_log(log_path, step)
     log = open(log_path, "a") if main else None  # noqa: SIM115 - closed in finally
     progress = _Progress(end, step, main and not quiet)
     window: list[float] = []
