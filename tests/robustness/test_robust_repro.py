@@ -1,5 +1,6 @@
 """Reproducibility on CPU: the same ``simulate`` / ``solve`` command with the same ``--seed`` gives the
-same outputs; batching and sharding do not change them; what provenance the outputs record."""
+same outputs; batching, sharding and threads do not change them (bit for bit); what provenance the
+outputs record."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from robust_helpers import EXAMPLE_PATTERNS, assert_close_datasets, assert_same_datasets, h5_datasets
+from robust_helpers import EXAMPLE_PATTERNS, assert_same_datasets, h5_datasets
 from typer.testing import CliRunner
 
 from pxrdsolve.cli.app import register
@@ -39,26 +40,35 @@ def test_simulate_same_seed_same_file_other_seed_other_noise(structure_csv, tmp_
     assert not np.array_equal(da["profiles/intensity"], dc["profiles/intensity"]), "--seed does not reach the noise"
 
 
-def test_simulate_independent_of_batch_size_and_sharding(structure_csv, tmp_path):
-    """Same structures, peaks and counts; floats equal to float32 rounding (see the bitwise xfail below)."""
+def test_simulate_bitwise_independent_of_batch_size_and_sharding(structure_csv, tmp_path):
+    """Batch size and shards (merged) give the same datasets bit for bit (fixed-point phase sums)."""
     whole = _simulate(structure_csv, tmp_path / "whole.h5", "--batch-size", "5")
     other = _simulate(structure_csv, tmp_path / "b3.h5", "--batch-size", "3")
-    assert_close_datasets(whole, other)
+    assert_same_datasets(whole, other)
     shards = [_simulate(structure_csv, tmp_path / f"s{i}.h5", "--shard", f"{i}/3", "--batch-size", "5")
               for i in (2, 0, 1)]
     res = _invoke("simulate", "--merge", *shards, "-o", tmp_path / "merged.h5", "-q")
     assert res.exit_code == 0, res.stderr
-    assert_close_datasets(whole, tmp_path / "merged.h5")
+    assert_same_datasets(whole, tmp_path / "merged.h5")
     with h5py.File(tmp_path / "merged.h5") as h5:
         assert int(h5.attrs["n_done"]) == 40 and h5.attrs["complete"]
 
 
-@pytest.mark.xfail(strict=True, reason="float32 batched compute: peaks/profiles differ in the last bits "
-                   "(rel <= 4e-7) with the batch composition, so shards+merge or a resume with another "
-                   "--batch-size are not bit-identical to one run")
-def test_simulate_bitwise_independent_of_batch_size(structure_csv, tmp_path):
-    a = _simulate(structure_csv, tmp_path / "a.h5", "--batch-size", "5")
-    b = _simulate(structure_csv, tmp_path / "b.h5", "--batch-size", "3")
+def test_simulate_pxrdnet_grid_bitwise_independent_of_batch_size_and_threads(structure_csv, tmp_path):
+    """The PXRDNet preset (per-structure random σ, sinc² and Gaussian convolutions) too, and with two
+    threads instead of one."""
+    import torch
+
+    args = ("--grid", "pxrdnet", "--size", "10", "-q")
+    a = tmp_path / "a.h5"
+    assert _invoke("simulate", structure_csv, "-o", a, "--batch-size", "7", *args).exit_code == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        b = tmp_path / "b.h5"
+        assert _invoke("simulate", structure_csv, "-o", b, "--batch-size", "2", *args).exit_code == 0
+    finally:
+        torch.set_num_threads(threads)
     assert_same_datasets(a, b)
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pxrdsolve.ops.fft import irfft_rows
+
 SINC2_FWHM_TIMES_TAU = 2.7831  # FWHM of τ·sinc²(τΔQ) is 2.7831/τ Å⁻¹
 _GAUSS_SIGMA_PER_FWHM = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 _TAIL = 1e-7  # transfer-function level treated as zero
@@ -160,7 +162,7 @@ def render_pattern(
         spec = spec.index_add(0, crystal_index[s : s + step], contrib)
     t = transfer_function(x, tau, fwhm, eta)
     coeff = torch.complex(spec[..., 0] * t, spec[..., 1] * t)
-    fine = torch.fft.irfft(coeff, n=n_fine, dim=-1) * (n_fine / period)  # density per Å⁻¹
+    fine = irfft_rows(coeff, n_fine) * (n_fine / period)  # density per Å⁻¹ (batch-independent rows)
     if uniform:
         idx = n_pad + m * torch.arange(qg.numel(), device=dev)
         return fine[:, idx]

@@ -32,6 +32,7 @@ from pxrdsolve.diffraction.grids import (
     pxrdnet_q_max,
 )
 from pxrdsolve.diffraction.peaks import PeakTable, lorentz_polarisation
+from pxrdsolve.ops.fft import complex_mul, irfft_rows, rfft_rows
 from pxrdsolve.ops.scatter import scatter_max
 
 SIGMA_RANGE_FRACTION = (1e-2, 1.1e-2)  # Gaussian σ as a fraction of 4096 bins
@@ -79,11 +80,16 @@ def next_fast_len(n: int) -> int:
 
 
 def _fft_convolve_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Row-wise ``np.convolve(x, k, mode="same")`` for x (B, n) and kernels (B, m) or (1, m)."""
+    """Row-wise ``np.convolve(x, k, mode="same")`` for x (B, n) and kernels (B, m) or (1, m).
+
+    Each row's result is bit-identical in any batch and on any thread count (see :mod:`pxrdsolve.ops.fft`).
+    """
     n, m = x.shape[-1], kernel.shape[-1]
     kernel = kernel.to(x.dtype)
     size = next_fast_len(n + m - 1)  # zero padding beyond n + m − 1 leaves the linear convolution exact
-    full = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(kernel, size), size)
+    fx, fk = rfft_rows(x, size), rfft_rows(kernel, size)
+    fr, fi = complex_mul(fx.real, fx.imag, fk.real, fk.imag)
+    full = irfft_rows(torch.complex(fr, fi), size)
     start = (m - 1) // 2
     return full[..., start : start + max(n, m)]
 
@@ -114,7 +120,10 @@ def gaussian_filter(x: torch.Tensor, sigma_bins: torch.Tensor, truncate: float =
     """Row-wise ``scipy.ndimage.gaussian_filter1d(x, σ, mode="constant", cval=0, truncate=4)``."""
     sig = sigma_bins.double().to(x.device)
     radius = torch.floor(truncate * sig + 0.5).long()  # int(truncate * sd + 0.5)
-    r_max = int(radius.max())
+    # a kernel length that does not depend on the batch (PXRDNet's largest σ), so that a row's result is
+    # the same in any batch; only rows with a larger σ widen it
+    r_fixed = math.floor(truncate * SIGMA_RANGE_FRACTION[1] * PXRDNET_N_FINE + 0.5)
+    r_max = max(int(radius.max()), r_fixed)
     offs = torch.arange(-r_max, r_max + 1, dtype=torch.float64, device=x.device)
     w = torch.exp(-0.5 * (offs[None, :] / sig[:, None]) ** 2)
     w = torch.where(offs.abs()[None, :] <= radius[:, None], w, torch.zeros_like(w))

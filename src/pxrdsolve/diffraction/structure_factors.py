@@ -11,6 +11,12 @@ tables, evaluated on the half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L that conta
 padded to the largest box and atom count of their group.  Reflections outside the sphere and the
 Friedel-redundant half (first non-zero index negative) are then dropped.  Everything is a torch
 operation, so |F|² is differentiable with respect to the lattice (through s) and the coordinates.
+
+Reproducibility: a matrix product's rounding depends on the padded shapes and the thread count, and
+torch's complex multiply rounds differently in its vectorised and scalar paths.  In the float32 mode
+(``simulate``) the phase factors are therefore put on a fixed-point grid and summed exactly in
+float64, complex products are written in real arithmetic, and small sums run in a fixed order, so a
+crystal's peaks are bit-identical whatever batch, shard or thread count computed them.
 """
 
 from __future__ import annotations
@@ -60,14 +66,62 @@ def _groups(ext: torch.Tensor, num_atoms: torch.Tensor) -> list[list[int]]:
     return groups
 
 
-def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.dtype) -> torch.Tensor:
-    """exp(2πi·n·x) for n = 0..n_max (or −n_max..n_max): (C, N, n) complex."""
+def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.dtype):
+    """cos and sin of 2π·n·x for n = 0..n_max (or −n_max..n_max): two (C, N, n) real tensors."""
     lo = -n_max if negative else 0
     n = torch.arange(lo, n_max + 1, dtype=coord.dtype, device=coord.device)
     t = coord[..., None] * n
     t = t - torch.floor(t.detach())  # reduce modulo 1 in full precision, then to compute precision
     ang = (2.0 * math.pi) * t.to(cdtype)
-    return torch.polar(torch.ones_like(ang), ang)
+    return torch.cos(ang), torch.sin(ang)
+
+
+def _complex_outer(ar: torch.Tensor, ai: torch.Tensor, br: torch.Tensor, bi: torch.Tensor):
+    """(a ⊗ b) over the last axes of (C, N, A) and (C, N, B) complex numbers given as real parts → (C, N, A·B).
+
+    Real arithmetic, one rounding per operation: every element is computed the same way wherever it
+    sits in the array (torch's complex multiply rounds differently in its vectorised and scalar
+    paths), so a crystal's numbers do not depend on the padding of its batch.
+    """
+    c, n = ar.shape[:2]
+    a_r, a_i, b_r, b_i = ar[..., :, None], ai[..., :, None], br[..., None, :], bi[..., None, :]
+    re = a_r * b_r - a_i * b_i
+    im = a_r * b_i + a_i * b_r
+    return re.reshape(c, n, -1), im.reshape(c, n, -1)
+
+
+def _fixed_point_bits(num_atoms: torch.Tensor) -> torch.Tensor:
+    """Fraction bits b per crystal such that phase factors on the grid 2^-b, their products (grid
+    2^-2b, |·| ≤ 1) and sums over ≤ N atoms are exact in float64: 2b + ⌈log2 N⌉ + 2 ≤ 53, b ≤ 23."""
+    log_n = torch.ceil(torch.log2(num_atoms.clamp_min(1).double())).long()
+    return ((51 - log_n) // 2).clamp(max=23)
+
+
+def _atom_sum(hk_r, hk_i, bz_r, bz_i, scale: torch.Tensor | None) -> torch.Tensor:
+    """Σ_atoms hk ⊗ bz as a batched complex matrix product: (C, N, M), (C, N, P) → (C, M·P) complex.
+
+    With ``scale`` (2^b per crystal, see :func:`_fixed_point_bits`) both factors are first rounded to
+    the fixed-point grid 2^-b (as integers ×2^b) and multiplied in complex128: every product and
+    partial sum is an integer below 2^53, hence exact, so the result does not depend on the
+    summation order that the matrix product picks for the padded shapes and the thread count: it is
+    bit-identical whatever the batch composition, batch size, shard or number of threads; the caller
+    divides by scale² (exact).  Without ``scale``: the plain product in the factors' precision.
+    """
+    if scale is None:
+        return torch.bmm(torch.complex(hk_r, hk_i).transpose(1, 2), torch.complex(bz_r, bz_i))
+    s = scale.to(hk_r.dtype).view(-1, 1, 1)  # powers of two: x·s and the rounding are exact in float32
+    hk = torch.complex(torch.round(hk_r * s).double(), torch.round(hk_i * s).double())
+    bz = torch.complex(torch.round(bz_r * s).double(), torch.round(bz_i * s).double())
+    return torch.bmm(hk.transpose(1, 2), bz)
+
+
+def _quadratic_form(m6: torch.Tensor, quad: torch.Tensor) -> torch.Tensor:
+    """Σ_k m6[r, k]·quad[r, k] for (R, 6) rows, summed in a fixed order (no matrix product, whose
+    rounding would depend on the batch), so Q of a reflection does not depend on the batch."""
+    out = m6[:, 0] * quad[:, 0]
+    for k in range(1, 6):
+        out = out + m6[:, k] * quad[:, k]
+    return out
 
 
 def _slots(crystals: CrystalBatch):
@@ -98,12 +152,15 @@ def box_reflections(
 
     Returns (reflections, Q (R,) Å⁻¹, |F|² (R,)), grouped by box size (sort by ``crystal_index`` if
     order matters); Q and |F|² are differentiable in the lattice and coordinates.
-    ``compute_dtype`` (e.g. float32) sets the precision of the phase sums.
+    ``compute_dtype`` sets the precision of the phase sums.  With float32 (what ``simulate`` uses)
+    the phase factors are rounded to a fixed-point grid of 2^-23 (2^-22 above 32 atoms, …) and
+    summed exactly, so a crystal's |F|² are the same bits in any batch, shard or thread count
+    (not differentiable in that mode).
     """
     dev = crystals.lattice.device
     fdtype = crystals.frac.dtype
     cdt = compute_dtype or fdtype
-    cplx = torch.complex64 if cdt == torch.float32 else torch.complex128
+    exact = cdt == torch.float32  # reproducible fixed-point phase sums (see _atom_sum)
     bsz = crystals.num_crystals
     q_max = torch.full((bsz,), float(q_max_inv_angstrom), dtype=torch.float64, device=dev)
     ext = box_extent(crystals.lattice, q_max)
@@ -135,12 +192,14 @@ def box_reflections(
         slot_of = torch.zeros(c, n_max, dtype=torch.long, device=dev).index_put((seg, pos), slot_local[atoms])
         n_slots = int(slot_count[gi].max())
         onehot = torch.nn.functional.one_hot(slot_of, n_slots).to(cdt) * w[..., None]  # (C, N, E)
-        ex = _phase_table(frac[..., 0], hm, False, cdt)  # (C, N, H+1)
-        ey = _phase_table(frac[..., 1], km, True, cdt)  # (C, N, 2K+1)
-        ez = _phase_table(frac[..., 2], lm, True, cdt)  # (C, N, 2L+1)
-        hk = (ex[..., :, None] * ey[..., None, :]).reshape(c, n_max, -1)  # (C, N, HK)
-        bz = (ez[..., :, None] * onehot.to(cplx)[..., None, :]).reshape(c, n_max, -1)  # (C, N, L·E)
-        s_box = torch.bmm(hk.transpose(1, 2), bz).reshape(-1, n_slots)  # (C·HK·L, E)
+        exr, exi = _phase_table(frac[..., 0], hm, False, cdt)  # (C, N, H+1)
+        eyr, eyi = _phase_table(frac[..., 1], km, True, cdt)  # (C, N, 2K+1)
+        ezr, ezi = _phase_table(frac[..., 2], lm, True, cdt)  # (C, N, 2L+1)
+        hk_r, hk_i = _complex_outer(exr, exi, eyr, eyi)  # (C, N, HK)
+        bz_r = (ezr[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)  # (C, N, L·E)
+        bz_i = (ezi[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)
+        scale = torch.exp2(_fixed_point_bits(crystals.num_atoms[gi]).double()) if exact else None
+        s_box = _atom_sum(hk_r, hk_i, bz_r, bz_i, scale).reshape(-1, n_slots)  # (C·HK·L, E)
         # reflections inside the sphere and in the half space
         h = torch.arange(0, hm + 1, device=dev)
         k = torch.arange(-km, km + 1, device=dev)
@@ -151,17 +210,26 @@ def box_reflections(
         hf = hkl_box.to(metric.dtype)
         quad = torch.stack([hf[:, 0] ** 2, hf[:, 1] ** 2, hf[:, 2] ** 2, 2 * hf[:, 0] * hf[:, 1],
                             2 * hf[:, 0] * hf[:, 2], 2 * hf[:, 1] * hf[:, 2]], dim=1)  # (P, 6)
-        g2_box = m6[gi] @ quad.T  # (C, P) Å⁻², g² = hᵀ M h, differentiable
-        with torch.no_grad():
-            keep = (g2_box <= g2_hi * (1 + 1e-12)) & (g2_box >= g2_lo * (1 - 1e-12)) & half[None, :]
+        with torch.no_grad():  # candidates in the shell by a fast matrix product (generous bounds) ...
+            g2_box = m6[gi].detach() @ quad.T  # (C, P) Å⁻², g² = hᵀ M h
+            keep = (g2_box <= g2_hi * (1 + 1e-9)) & (g2_box >= g2_lo * (1 - 1e-9)) & half[None, :]
             rows, pts = torch.nonzero(keep, as_tuple=True)
+        # ... then g² in a fixed summation order (the product's rounding depends on the batch) and the
+        # exact bounds, so the reflections and their Q do not depend on the batch; differentiable
+        g2_sel = _quadratic_form(m6[gi].index_select(0, rows), quad.index_select(0, pts))
+        with torch.no_grad():
+            inside = torch.nonzero((g2_sel <= g2_hi * (1 + 1e-12)) & (g2_sel >= g2_lo * (1 - 1e-12))).squeeze(1)
+        rows, pts, g2_sel = rows[inside], pts[inside], g2_sel[inside]
         hkl_sel = hkl_box.index_select(0, pts)
-        g2_sel = g2_box.reshape(-1).index_select(0, rows * hkl_box.shape[0] + pts)
         s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
         hk_idx = hkl_sel[:, 0] * (2 * km + 1) + (hkl_sel[:, 1] + km)
         l_idx = hkl_sel[:, 2] + lm
         flat = (rows * ((hm + 1) * (2 * km + 1)) + hk_idx) * (2 * lm + 1) + l_idx
-        s_sel = s_box.index_select(0, flat)  # (R, E)
+        sel = s_box.index_select(0, flat)  # (R, E) complex
+        sel_r, sel_i = sel.real, sel.imag
+        if scale is not None:  # back from fixed point: × 2^-2b, exact
+            inv = (1.0 / scale.double() ** 2).index_select(0, rows)[:, None]
+            sel_r, sel_i = sel_r * inv, sel_i * inv
         e_idx = (slot_first[gi][:, None] + torch.arange(n_slots, device=dev)).clamp_max(slot_z.numel() - 1)
         valid = torch.arange(n_slots, device=dev)[None, :] < slot_count[gi][:, None]
         z_slot = torch.where(valid, slot_z[e_idx], torch.ones_like(e_idx))
@@ -169,11 +237,16 @@ def box_reflections(
         coef = coeff_all[z_slot].reshape(c, -1).index_select(0, rows).view(-1, n_slots, 4, 2)  # (R, E, 4, 2)
         s2e = s2[:, None]
         zb = torch.cat([z_slot.to(cdt), b_slot], dim=1).index_select(0, rows)
-        f = zb[:, :n_slots] - MOTT_BETHE * s2e * (coef[..., 0] * torch.exp(-coef[..., 1] * s2e[..., None])).sum(-1)
+        gauss = coef[..., 0] * torch.exp(-coef[..., 1] * s2e[..., None])  # (R, E, 4)
+        gsum = gauss[..., 0] + gauss[..., 1] + gauss[..., 2] + gauss[..., 3]  # fixed order (no reduction)
+        f = zb[:, :n_slots] - MOTT_BETHE * s2e * gsum
         if has_dw:
             f = f * torch.exp(-zb[:, n_slots:] * s2e)
-        fc = (f.to(cplx) * s_sel).sum(-1)
-        out_f.append((fc.real**2 + fc.imag**2).to(crystals.lattice.dtype))
+        fr, fi = f * sel_r, f * sel_i  # (R, E)
+        re, im = fr[:, 0], fi[:, 0]
+        for e in range(1, n_slots):  # padded slots add exact zeros
+            re, im = re + fr[:, e], im + fi[:, e]
+        out_f.append((re * re + im * im).to(crystals.lattice.dtype))
         out_hkl.append(hkl_sel)
         out_c.append(gi[rows])
         out_q.append(2.0 * math.pi * torch.sqrt(g2_sel))

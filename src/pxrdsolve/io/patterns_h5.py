@@ -67,28 +67,34 @@ def check_file(h5: h5py.File, path: str | os.PathLike, kind: str = KIND) -> dict
     return json.loads(h5.attrs["config"])
 
 
-def content_hash(h5: h5py.File, rows_per_chunk: int = 65536) -> str:
-    """sha256 over every dataset (sorted paths; path, dtype, shape, then the data streamed in row chunks;
-    strings as length-prefixed UTF-8) and the ``config`` attribute."""
+def content_hash(h5: h5py.File, max_chunk_bytes: int = 16 * 2**20) -> str:
+    """sha256 over every dataset (sorted paths; path, dtype, shape, then the data streamed in row chunks
+    of at most ``max_chunk_bytes``, so memory stays bounded for any file size; strings as
+    length-prefixed UTF-8) and the ``config`` attribute.  The digest does not depend on the chunking."""
     digest = hashlib.sha256()
     names: list[str] = []
     h5.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
     for name in sorted(names):
         ds = h5[name]
         digest.update(f"{name}|{ds.dtype}|{ds.shape}|".encode())
-        n = ds.shape[0] if ds.shape else 1
-        for lo in range(0, max(n, 1), rows_per_chunk):
-            part = ds[()] if not ds.shape else ds[lo : lo + rows_per_chunk]
-            if ds.dtype.kind == "O":
-                for v in np.ravel(part):
-                    b = v if isinstance(v, bytes) else str(v).encode()
-                    digest.update(len(b).to_bytes(8, "little") + b)
-            else:
-                digest.update(np.ascontiguousarray(part).tobytes())
-            if not ds.shape:
-                break
+        if not ds.shape:
+            _hash_part(digest, ds[()], ds.dtype)
+            continue
+        row_bytes = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize)
+        rows = max(1, max_chunk_bytes // row_bytes)
+        for lo in range(0, ds.shape[0], rows):
+            _hash_part(digest, ds[lo : lo + rows], ds.dtype)
     digest.update(str(h5.attrs.get("config", "")).encode())
     return digest.hexdigest()
+
+
+def _hash_part(digest: Any, part: Any, dtype: np.dtype) -> None:
+    if dtype.kind == "O":
+        for v in np.ravel(part):
+            b = v if isinstance(v, bytes) else str(v).encode()
+            digest.update(len(b).to_bytes(8, "little") + b)
+    else:
+        digest.update(np.ascontiguousarray(part).tobytes())
 
 
 def open_patterns(path: str | os.PathLike, verify: bool = True) -> h5py.File:
@@ -108,7 +114,7 @@ def open_patterns(path: str | os.PathLike, verify: bool = True) -> h5py.File:
     return h5
 
 
-class _Builder:
+class PatternBuilder:
     """Writes one complete pattern file: create the layout, append row blocks, mark complete + hash."""
 
     def __init__(self, path: Path, cfg: str, profile_layout: dict[str, tuple]):
@@ -249,7 +255,7 @@ class PatternWriter:
         """Write one batch as a journal file and commit it in the index."""
         path = self._batch_path(self._n_batches)
         tmp = path.with_name(path.name + ".tmp")
-        builder = _Builder(tmp, self.cfg, self.layout)
+        builder = PatternBuilder(tmp, self.cfg, self.layout)
         try:
             builder.append(structures, peaks, profiles, failures, n_done)
             builder.finish()
@@ -263,7 +269,7 @@ class PatternWriter:
     def finish(self, extra_attrs: dict[str, Any] | None = None) -> None:
         """Join the committed batches into the final file (atomically) and remove the journal."""
         tmp = self.final.with_name(f".{self.final.name}.tmp")
-        builder = _Builder(tmp, self.cfg, self.layout)
+        builder = PatternBuilder(tmp, self.cfg, self.layout)
         try:
             for b in range(self._n_batches):
                 with h5py.File(self._batch_path(b), "r") as part:
