@@ -1,5 +1,6 @@
-"""Integrity: tampered or damaged prototype libraries and checkpoints are refused with one line naming
-the file (exit 2 through the CLI); pattern files do not carry a content hash yet (strict xfail)."""
+"""Integrity: tampered or damaged prototype libraries, checkpoints, pattern files (final and journal),
+training sets and solve results carry a content hash; changed files are refused with one line naming
+the file (exit 2 through the CLI)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def _one_error_line(res, name: str) -> str:
     lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("solving ")]
     assert len(lines) == 1 and lines[0].startswith("error:") and name in lines[0], res.stderr
     return lines[0]
+
+
+def _one_error_line_proc(res, name: str) -> None:
+    """The same for a subprocess run (``run_cli``)."""
+    assert res.returncode == 2, (res.returncode, res.stderr[-600:])
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in res.stderr and len(lines) == 1 and lines[0].startswith("error:"), res.stderr
+    assert name in lines[0], lines[0]
 
 
 def _invoke(*args: object):
@@ -155,3 +164,56 @@ def test_pattern_file_records_input_hashes(patterns_file):
     with h5py.File(patterns_file, "r") as h5:
         cfg = json.loads(h5.attrs["config"])
     assert any("sha256" in k for k in cfg) or "input_sha256" in h5.attrs
+
+
+def test_damaged_journal_batch_is_refused_when_joining(tmp_path):
+    """A committed journal batch changed on disk (bit rot, a stray write) is caught by its hash when the
+    job is resumed and joined, naming the batch file; nothing is written under the final name."""
+    from robust_helpers import write_structure_csv
+
+    csv_path = write_structure_csv(tmp_path / "pool.csv", n=12, n_bad=0)
+    out = tmp_path / "out.h5"
+    prelude = ("from pxrdsolve.io import patterns_h5 as _ph\n"
+               "_ph.PatternWriter.finish = lambda self, *a, **k: (_ for _ in ()).throw(SystemExit(9))\n")
+    res = run_cli("simulate", csv_path, "-o", out, *SIM_ARGS, prelude=prelude)
+    assert res.returncode == 9 and not out.exists()
+    batch = tmp_path / "out.h5.partial.d" / "batch_000001.h5"
+    with h5py.File(batch, "r+") as h5:
+        h5["peaks/intensity"][0] += 1.0
+    res = run_cli("simulate", csv_path, "-o", out, *SIM_ARGS, "--resume")
+    _one_error_line_proc(res, "batch_000001.h5")
+    assert not out.exists()
+
+
+def test_training_set_hash_is_verified(tmp_path):
+    from pxrdsolve.training.data import load_dataset
+    from pxrdsolve.training.dataset import build_dataset
+
+    pool = Path(__file__).parents[1] / "training" / "data" / "mini_pool.csv"
+    data = tmp_path / "d.h5"
+    build_dataset([pool], data, val_fraction=0.2, workers=1)
+    with h5py.File(data, "r") as h5:
+        assert len(str(h5.attrs["content_sha256"])) == 64 and str(h5.attrs["software_version"])
+    load_dataset(data)
+    with h5py.File(data, "r+") as h5:
+        h5["lattice"][0, 0, 0] += 0.5
+    with pytest.raises(InputError, match="d.h5"):
+        load_dataset(data)
+    res = run_cli("train", data, "--preset", "tiny", "--steps", "1", "-o", tmp_path / "m.h5")
+    _one_error_line_proc(res, "d.h5")
+
+
+def test_solve_results_carry_a_content_hash(tmp_path):
+    from pxrdsolve.io.hashing import content_hash
+
+    pool = Path(__file__).parents[1] / "data" / "library" / "pool.csv"
+    lib = tmp_path / "lib.h5"
+    assert _invoke("library", pool, "-o", lib, "-j", "1", "-q").exit_code == 0
+    res = _invoke("solve", EXAMPLE_PATTERNS / "SrTiO3_10A.xy", "-f", "SrTiO3", "--size", "10", "--library", lib,
+                  "-o", tmp_path / "sol", "-q", "--restarts", "1", "--refine-top", "3")
+    assert res.exit_code in (0, 1), res.stderr
+    with h5py.File(tmp_path / "sol" / "results.h5", "r+") as h5:
+        assert str(h5.attrs["content_sha256"]) == content_hash(h5)
+        assert str(h5.attrs["software_version"]) and json.loads(h5.attrs["input_sha256"])
+        h5["candidates/scale"][0] *= 2
+        assert str(h5.attrs["content_sha256"]) != content_hash(h5)

@@ -20,7 +20,6 @@ While a job runs, committed batches live in the journal ``NAME.partial.d/`` and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ import numpy as np
 from pxrdsolve import __version__
 from pxrdsolve.errors import FormatVersionError, InputError
 from pxrdsolve.io.atomic import replace_durably
+from pxrdsolve.io.hashing import content_hash
 
 FORMAT_VERSION = 1
 KIND = "pxrdsolve.patterns"
@@ -65,36 +65,6 @@ def check_file(h5: h5py.File, path: str | os.PathLike, kind: str = KIND) -> dict
             f"{path}: format_version {version} is not supported (this pxrdsolve reads {FORMAT_VERSION})"
         )
     return json.loads(h5.attrs["config"])
-
-
-def content_hash(h5: h5py.File, max_chunk_bytes: int = 16 * 2**20) -> str:
-    """sha256 over every dataset (sorted paths; path, dtype, shape, then the data streamed in row chunks
-    of at most ``max_chunk_bytes``, so memory stays bounded for any file size; strings as
-    length-prefixed UTF-8) and the ``config`` attribute.  The digest does not depend on the chunking."""
-    digest = hashlib.sha256()
-    names: list[str] = []
-    h5.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    for name in sorted(names):
-        ds = h5[name]
-        digest.update(f"{name}|{ds.dtype}|{ds.shape}|".encode())
-        if not ds.shape:
-            _hash_part(digest, ds[()], ds.dtype)
-            continue
-        row_bytes = max(1, int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize)
-        rows = max(1, max_chunk_bytes // row_bytes)
-        for lo in range(0, ds.shape[0], rows):
-            _hash_part(digest, ds[lo : lo + rows], ds.dtype)
-    digest.update(str(h5.attrs.get("config", "")).encode())
-    return digest.hexdigest()
-
-
-def _hash_part(digest: Any, part: Any, dtype: np.dtype) -> None:
-    if dtype.kind == "O":
-        for v in np.ravel(part):
-            b = v if isinstance(v, bytes) else str(v).encode()
-            digest.update(len(b).to_bytes(8, "little") + b)
-    else:
-        digest.update(np.ascontiguousarray(part).tobytes())
 
 
 def open_patterns(path: str | os.PathLike, verify: bool = True) -> h5py.File:
@@ -273,6 +243,9 @@ class PatternWriter:
         try:
             for b in range(self._n_batches):
                 with h5py.File(self._batch_path(b), "r") as part:
+                    if content_hash(part) != str(part.attrs.get("content_sha256")):
+                        raise InputError(f"{self._batch_path(b)}: journal batch damaged (content hash "
+                                         f"mismatch); delete {self.partial} and rerun")
                     reader = RowReader(part)
                     rows, peaks, profiles = reader.rows(0, reader.n) if reader.n else ({}, {}, {})
                     builder.append(rows, peaks, profiles, reader.failures(), int(part.attrs["n_done"]))

@@ -18,6 +18,7 @@ import numpy as np
 
 from pxrdsolve import __version__
 from pxrdsolve.io.atomic import atomic_path, write_text_atomic
+from pxrdsolve.io.hashing import content_hash
 from pxrdsolve.io.patterns_h5 import json_dumps
 
 RESULTS_KIND = "pxrdsolve.results"
@@ -115,6 +116,8 @@ def write_results_h5(result, path: Path) -> None:
         p["top_index"] = np.asarray(top, dtype=np.int64)
         p["calculated"] = ref.calculated[top] if top else np.zeros((0, result.observed.size))
         p["background"] = ref.background[top] if top else np.zeros((0, result.observed.size))
+        h5.flush()
+        h5.attrs["content_sha256"] = content_hash(h5)  # datasets + config (pxrdsolve.io.hashing)
 
 
 def plot_fit(result, path: Path) -> None:

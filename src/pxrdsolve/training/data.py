@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from pxrdsolve import __version__
 from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.errors import FormatVersionError, InputError
 from pxrdsolve.io.atomic import atomic_path
+from pxrdsolve.io.hashing import check_content_hash, content_hash
 
 KIND = "pxrdsolve.training_set"
 FORMAT_VERSION = 1
@@ -61,6 +63,9 @@ def write_dataset(path: str | os.PathLike, lattices: np.ndarray, frac: np.ndarra
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["config"] = json.dumps(config)
             f.attrs["split_names"] = json.dumps(list(SPLITS))
+            f.attrs["software_version"] = __version__
+            f.flush()
+            f.attrs["content_sha256"] = content_hash(f)
     return path
 
 
@@ -117,6 +122,7 @@ def load_dataset(path: str | os.PathLike) -> CrystalDataset:
         if int(f.attrs.get("format_version", -1)) != FORMAT_VERSION:
             raise FormatVersionError(f"{path}: training-set format_version {f.attrs.get('format_version')} "
                                      f"is not supported (expected {FORMAT_VERSION})")
+        check_content_hash(f, path, "training-set")
         arrays = {k: f[k][()] for k in ("lattice", "frac", "atomic_numbers", "atom_offsets", "split")}
         ids = f["material_id"].asstr()[()]
         formulas = f["formula"].asstr()[()]
