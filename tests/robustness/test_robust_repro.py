@@ -169,3 +169,21 @@ def test_evaluate_shards_in_processes_merge_to_the_single_process_report(library
     assert _strip(rep_merged) == _strip(rep_one)
     rows = [_strip(r) for r in _csv.DictReader(open(tmp_path / "one" / "per_material.csv"))]
     assert [_strip(r) for r in _csv.DictReader(open(tmp_path / "merged" / "per_material.csv"))] == rows
+
+
+def test_evaluate_records_input_hashes_and_resume_refuses_changed_inputs(library, tmp_path):
+    import csv as _csv
+
+    examples = Path(__file__).parents[2] / "examples" / "structures"
+    src = tmp_path / "one.csv"
+    with open(src, "w", newline="") as fh:
+        _csv.writer(fh).writerows([["material_id", "cif"], ["x-0", (examples / "SrTiO3.cif").read_text()]])
+    args = ("evaluate", src, "-o", tmp_path / "rep", "--library", library, "--size", "20", "-q")
+    assert _invoke(*args).exit_code == 0
+    cfg = json.loads((tmp_path / "rep" / "config.json").read_text())["evaluate"]
+    assert len(cfg["input_sha256"]["source"]) == 64 and len(cfg["input_sha256"]["library"]) == 64
+    assert _invoke(*args, "--resume").exit_code == 0  # unchanged inputs: nothing to redo
+    with open(src, "a", newline="") as fh:
+        _csv.writer(fh).writerow(["x-1", (examples / "NaCl.cif").read_text()])
+    res = _invoke(*args, "--resume")
+    assert res.exit_code == 2 and "another configuration" in res.stderr

@@ -41,6 +41,7 @@ class EvaluateConfig:
     library: str | None = None
     solve: dict[str, Any] = field(default_factory=dict)
     baselines: tuple[str, ...] = ("library-only",)
+    input_sha256: dict[str, str | None] = field(default_factory=dict)  # test CSV / manifest, library
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -102,7 +102,8 @@ def run_evaluate_job(
         makers = [partial(pxrdnet_target, i, r, float(size), seed) for i, r in enumerate(rows)]
         labels = [r.get("material_id") or f"row{i}" for i, r in enumerate(rows)]
         src = str(source)
-    config = EvaluateConfig(source=src, size=size, seed=seed, first=first, library=library, baselines=baselines)
+    config = EvaluateConfig(source=src, size=size, seed=seed, first=first, library=library, baselines=baselines,
+                            input_sha256=_input_hashes(str(Path(src).parent) if manifest else src, library))
     lib = _load_library(library)
     solve = _solver(config, lib)
     base_fns = {b: _solver(config, lib, b) for b in baselines}
@@ -110,6 +111,15 @@ def run_evaluate_job(
     records = load_records([out])
     summary = write_report(records, out, config.to_json(), machine_description())
     return EvaluateResult(str(out), len(records), len(done), summary)
+
+
+def _input_hashes(source: str, library: str | None) -> dict[str, str | None]:
+    """sha256 of the targets' source (test CSV or manifest folder) and of the library used, recorded in
+    ``config.json`` and ``report.json``; ``--resume`` refuses a folder whose inputs changed."""
+    from pxrdsolve.io.provenance import sha256_path
+    from pxrdsolve.library.store import default_library_path
+
+    return {"source": sha256_path(source), "library": sha256_path(library or default_library_path())}
 
 
 def _load_library(path: str | None):
