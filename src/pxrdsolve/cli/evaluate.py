@@ -30,7 +30,9 @@ def evaluate(
                                                        "library-only (volume scan, no refinement).")] = None,
     seed: t.Seed = 0,
     shard: t.Shard = None,
-    resume: t.Resume = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed evaluation in -o: finished "
+                                         "materials are kept, those that failed with an unexpected error "
+                                         "are redone; refused if the options or inputs changed.")] = False,
     merge: Annotated[list[Path] | None, typer.Option("--merge", help="Join the per-material results of these "
                                                      "report folders into -o.")] = None,
     quiet: t.Quiet = False,
