@@ -119,3 +119,24 @@ def test_fast_and_pymatgen_free_on_shipped_library():
             "c = prototype_candidates(parse_formula('BaZrO3'), load_library()); "
             "assert c and 'pymatgen' not in sys.modules, sorted(m for m in sys.modules if 'pymatgen' in m)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_common_prototypes_survive_the_chemistry_prior(monkeypatch):
+    """Fluorite (CaF2, stored once with a fluoride representative) is the structure type of antifluorite
+    Mg2Si; its chemistry prior is poor (F → Mg), but a common prototype keeps a place among the candidates."""
+    from pxrdsolve.library.store import load_library
+    from pxrdsolve.solve import candidates_prototype as cp
+    from pxrdsolve.solve.formula import parse_formula
+
+    lib = load_library(None)
+    comp = parse_formula("Mg2Si")
+
+    def fluorite_in(cands) -> bool:
+        return any(c.meta["space_group"] == 225 and c.meta["wyckoff"] == "1a 2c" for c in cands)
+
+    cands = cp.prototype_candidates(comp, lib, max_candidates=300)
+    assert len(cands) == 300 and fluorite_in(cands)
+    priors = [c.meta["prior"] for c in cands]
+    assert priors == sorted(priors)
+    monkeypatch.setattr(cp, "COMMON_FRACTION", 0.0)
+    assert not fluorite_in(cp.prototype_candidates(comp, lib, max_candidates=300))

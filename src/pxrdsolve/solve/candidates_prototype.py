@@ -6,7 +6,8 @@ the cell); elements of equal amount are interchangeable, so every assignment amo
 ranked by chemical similarity (electronegativity, Mendeleev number, atomic radius) of the template's
 element to the target's.  The cell is scaled isotropically to a volume estimated from per-element
 volumes (fitted on the pool, stored in the library).  Candidates are ranked by a cheap prior (role
-similarity, then how common the prototype is) before truncation.  numpy only: no pymatgen here.
+similarity, then how common the prototype is) before truncation; a tenth of the places go to the most
+common prototypes whatever their representative's chemistry.  numpy only: no pymatgen here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FREQUENCY_WEIGHT = 0.4  # prior bonus per e-fold of pool entries of the prototyp
 SHAPE_WEIGHT = 0.3  # ... and of the template's shape bucket
 MAX_PERMUTATIONS = 720
 ASSIGNMENTS_PER_TEMPLATE = 4  # assignments of equal-amount elements kept per template
+COMMON_FRACTION = 0.1  # candidate places kept for the most common prototypes (see _with_common_prototypes)
 
 
 def element_distance(library: PrototypeLibrary, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -61,8 +63,30 @@ def prototype_candidates(
     for z in composition.z_options:
         scored += _score_z(lib, composition, z, space_group, exclude_formula)
     scored.sort(key=lambda t: (t[0], t[1], t[2]))
+    chosen = _with_common_prototypes(lib, scored, max_candidates)
     return [_build(lib, composition, z, i, roles, targets, score, volume_per_atom)
-            for score, i, z, roles, targets in scored[:max_candidates]]
+            for score, i, z, roles, targets in chosen]
+
+
+def _with_common_prototypes(lib: PrototypeLibrary, scored: list, max_candidates: int) -> list:
+    """The best-prior candidates, with :data:`COMMON_FRACTION` of the places kept for the most common
+    prototypes (most pool structures) in their best assignment, whatever the chemistry of their
+    representative: a structure type shared by opposite chemistries (fluorite CaF2 / antifluorite
+    Li2O, stored once) must not be cut by the similarity prior.  Order: by prior."""
+    if len(scored) <= max_candidates:
+        return scored
+    n_common = int(max_candidates * COMMON_FRACTION)
+    count = lib.entries["prototype_count"]
+    best_of: dict[tuple[int, int], int] = {}
+    for k, (_, i, z, _, _) in enumerate(scored):  # scored is sorted: the first is the best assignment
+        best_of.setdefault((i, z), k)
+    common = sorted(best_of.items(), key=lambda kv: (-int(count[kv[0][0]]), kv[1]))[:n_common]
+    keep = {k for _, k in common}
+    for k in range(len(scored)):
+        if len(keep) >= max_candidates:
+            break
+        keep.add(k)
+    return [scored[k] for k in sorted(keep)]
 
 
 def _target_roles(composition: Composition, z: int) -> tuple[np.ndarray, np.ndarray]:

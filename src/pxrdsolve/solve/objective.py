@@ -103,7 +103,8 @@ def prepare_fit_data(
     """Build :class:`FitData` from a :class:`~pxrdsolve.patterns.MeasuredPattern` (points on ascending Q).
 
     Consecutive points are averaged in groups so that at most ``max_points`` remain and, when the
-    narrowest expected peak FWHM (Å⁻¹) is given, about ``points_per_fwhm`` points span it.
+    narrowest expected peak FWHM (Å⁻¹) is given, about ``points_per_fwhm`` points span it, and never
+    fewer than 3 (sharp bulk or synchrotron peaks keep more than ``max_points`` points).
     """
     q = np.asarray(pattern.q_inv_angstrom, float)
     keep = q <= config.max_q_inv_angstrom
@@ -125,8 +126,10 @@ def prepare_fit_data(
         raise ValueError("esd weighting needs esds in the pattern")
     k = max(1, math.ceil(q.size / config.max_points))
     if narrowest_fwhm_q is not None and q.size > 1:
-        step = float(np.median(np.diff(q)))
-        k = max(k, int(narrowest_fwhm_q / config.points_per_fwhm / max(step, 1e-12)))
+        step = max(float(np.median(np.diff(q))), 1e-12)
+        k = max(k, int(narrowest_fwhm_q / config.points_per_fwhm / step))
+        # never average sharp peaks away: keep at least 3 points per FWHM even beyond max_points
+        k = min(k, max(1, int(narrowest_fwhm_q / 3.0 / step)))
     k = min(k, max(1, q.size // 50))
     if weighting == "esd":
         pos = esd[esd > 0]

@@ -142,12 +142,22 @@ def _scan_scales(data: FitData, tau: float, cfg: ScanConfig, lo: float, hi: floa
     return torch.arange(-n_lo, n_hi + 1, dtype=torch.float64) * step + 1.0
 
 
+def scan_broadening(data: FitData, tau: float, step: float) -> float:
+    """Extra Gaussian FWHM (Å⁻¹) that makes peaks at least 2.5 relative scan steps wide at the top of
+    the fit range, so that a scan with that step cannot step over the minimum: 0 for broad
+    (nanocrystal) peaks, the difference in quadrature for sharp ones (bulk, synchrotron)."""
+    fwhm = math.hypot(2.7831 / tau if math.isfinite(tau) else 0.0, data.instrument_fwhm_q)
+    needed = 2.5 * step * data.q_range[1]
+    return math.sqrt(needed**2 - fwhm**2) if needed > fwhm else 0.0
+
+
 def volume_scan(
     batch: CrystalBatch, data: FitData, tau: float, scales: torch.Tensor, chunk: int = 48,
-    min_relative_intensity: float = 1e-3,
+    min_relative_intensity: float = 1e-3, extra_fwhm_q: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Best isotropic length factor per crystal: (factor (B,), R_wp² at it (B,)).  Q → Q/s per factor;
-    peaks weaker than ``min_relative_intensity`` of a crystal's strongest are left out."""
+    peaks weaker than ``min_relative_intensity`` of a crystal's strongest are left out;
+    ``extra_fwhm_q`` (Å⁻¹, see :func:`scan_broadening`) widens the model peaks for the scan only."""
     best_s = torch.ones(batch.num_crystals, dtype=torch.float64)
     best_l = torch.full((batch.num_crystals,), math.inf, dtype=torch.float64)
     n_s = scales.numel()
@@ -163,7 +173,7 @@ def volume_scan(
             q = peaks.q_inv_angstrom.repeat_interleave(n_s) / scales[rep].to(peaks.q_inv_angstrom)
             f2 = peaks.f_squared.repeat_interleave(n_s)
             cidx = peaks.crystal_index.repeat_interleave(n_s) * n_s + rep.to(peaks.crystal_index)
-            prof = render_sticks(data, q, f2, cidx, len(idx) * n_s, tau_t)
+            prof = render_sticks(data, q, f2, cidx, len(idx) * n_s, tau_t, extra_fwhm_q=extra_fwhm_q)
             loss = (linear_fit(data, prof).chi2 / den).view(len(idx), n_s).cpu()
             val, arg = loss.min(dim=1)
             best_l[idx], best_s[idx] = val, scales[arg]
@@ -238,9 +248,23 @@ def gradient_refine(
             frac = frac + pc.max_displacement_angstrom / lengths0 * torch.tanh(v_pos)
         return cell, tau, zero, frac
 
+    # Steps of the cell (and size, zero) follow the peak width: a relative length step of at most
+    # ~0.35 relative FWHM at the top of the fit range (nanocrystals: the configured lr; sharp bulk or
+    # synchrotron peaks: much smaller), ending at ~¼ of it.  Atom displacements keep their own lr.
+    fwhm = math.hypot(2.7831 / float(tau0.max()), data.instrument_fwhm_q)
+
+    def cell_lr(lr: float, anneal: float) -> float:
+        return min(lr, 0.35 * math.hypot(fwhm, anneal) / data.q_range[1] / lc.length_window)
+
+    fine_lr = 0.25 * fwhm / data.q_range[1] / lc.length_window
+
     def run(params: list[torch.Tensor], steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
-        opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr / 20)
+        cell_params = [p for p in params if p.requires_grad and p is not v_pos]
+        groups = [{"params": cell_params, "lr": cell_lr(lr, anneal)}]
+        if move_atoms:
+            groups.append({"params": [v_pos], "lr": lr})
+        opt = torch.optim.Adam(groups, lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=min(lr / 20, fine_lr))
         for step in range(steps + 1):
             extra = anneal * max(0.0, 1.0 - 2.0 * step / max(steps, 1))
             cell, tau, zero, frac = state(move_atoms)
@@ -316,17 +340,17 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     t1 = time.perf_counter()
     sc = config.scan
     scales = _scan_scales(data, float(size_angstrom), sc, sc.min_scale, sc.max_scale)
+    step = float(scales[1] - scales[0]) if scales.numel() > 1 else 0.01
     s_best, _ = volume_scan(batch, data, float(size_angstrom), scales, config.scan_chunk,
-                            sc.min_relative_intensity)
+                            sc.min_relative_intensity, scan_broadening(data, float(size_angstrom), step))
     scanned = batch.with_(lattice=batch.lattice * s_best[:, None, None])
     scan_fit = _exact(scanned, data, tau_all, None)
     order = torch.argsort(scan_fit.chi2)
     top = order[: min(config.top_k, bsz)]
     if top.numel():  # finer scan around the coarse optimum of the best candidates
-        step = float(scales[1] - scales[0]) if scales.numel() > 1 else 0.01
         fine = torch.linspace(1.0 - step, 1.0 + step, 9, dtype=torch.float64)
         s_fine, _ = volume_scan(scanned.select(top), data, float(size_angstrom), fine, config.scan_chunk,
-                                sc.min_relative_intensity)
+                                sc.min_relative_intensity, scan_broadening(data, float(size_angstrom), step / 4))
         lat = scanned.lattice.clone()
         lat[top] = lat[top] * s_fine[:, None, None]
         fine_batch = scanned.with_(lattice=lat)
