@@ -97,18 +97,16 @@ def _fixed_point_bits(num_atoms: torch.Tensor) -> torch.Tensor:
     return ((51 - log_n) // 2).clamp(max=23)
 
 
-def _atom_sum(hk_r, hk_i, bz_r, bz_i, scale: torch.Tensor | None) -> torch.Tensor:
-    """Σ_atoms hk ⊗ bz as a batched complex matrix product: (C, N, M), (C, N, P) → (C, M·P) complex.
+def _atom_sum(hk_r, hk_i, bz_r, bz_i, scale: torch.Tensor) -> torch.Tensor:
+    """Σ_atoms hk ⊗ bz exactly, as a batched complex matrix product: (C, N, M), (C, N, P) → (C, M, P).
 
     With ``scale`` (2^b per crystal, see :func:`_fixed_point_bits`) both factors are first rounded to
     the fixed-point grid 2^-b (as integers ×2^b) and multiplied in complex128: every product and
     partial sum is an integer below 2^53, hence exact, so the result does not depend on the
     summation order that the matrix product picks for the padded shapes and the thread count: it is
     bit-identical whatever the batch composition, batch size, shard or number of threads; the caller
-    divides by scale² (exact).  Without ``scale``: the plain product in the factors' precision.
+    divides by scale² (exact).
     """
-    if scale is None:
-        return torch.bmm(torch.complex(hk_r, hk_i).transpose(1, 2), torch.complex(bz_r, bz_i))
     s = scale.to(hk_r.dtype).view(-1, 1, 1)  # powers of two: x·s and the rounding are exact in float32
     hk = torch.complex(torch.round(hk_r * s).double(), torch.round(hk_i * s).double())
     bz = torch.complex(torch.round(bz_r * s).double(), torch.round(bz_i * s).double())
@@ -195,11 +193,18 @@ def box_reflections(
         exr, exi = _phase_table(frac[..., 0], hm, False, cdt)  # (C, N, H+1)
         eyr, eyi = _phase_table(frac[..., 1], km, True, cdt)  # (C, N, 2K+1)
         ezr, ezi = _phase_table(frac[..., 2], lm, True, cdt)  # (C, N, 2L+1)
-        hk_r, hk_i = _complex_outer(exr, exi, eyr, eyi)  # (C, N, HK)
-        bz_r = (ezr[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)  # (C, N, L·E)
-        bz_i = (ezi[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)
-        scale = torch.exp2(_fixed_point_bits(crystals.num_atoms[gi]).double()) if exact else None
-        s_box = _atom_sum(hk_r, hk_i, bz_r, bz_i, scale).reshape(-1, n_slots)  # (C·HK·L, E)
+        if exact:
+            hk_r, hk_i = _complex_outer(exr, exi, eyr, eyi)  # (C, N, HK)
+            bz_r = (ezr[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)  # (C, N, L·E)
+            bz_i = (ezi[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)
+            scale = torch.exp2(_fixed_point_bits(crystals.num_atoms[gi]).double())
+            s_box = _atom_sum(hk_r, hk_i, bz_r, bz_i, scale).reshape(-1, n_slots)  # (C·HK·L, E)
+        else:  # full precision: torch's complex products and a plain matrix product (fastest)
+            ex, ey, ez = torch.complex(exr, exi), torch.complex(eyr, eyi), torch.complex(ezr, ezi)
+            hk = (ex[..., :, None] * ey[..., None, :]).reshape(c, n_max, -1)
+            bz = (ez[..., :, None] * onehot.to(ez.dtype)[..., None, :]).reshape(c, n_max, -1)
+            scale = None
+            s_box = torch.bmm(hk.transpose(1, 2), bz).reshape(-1, n_slots)
         # reflections inside the sphere and in the half space
         h = torch.arange(0, hm + 1, device=dev)
         k = torch.arange(-km, km + 1, device=dev)
