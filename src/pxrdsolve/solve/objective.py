@@ -27,7 +27,16 @@ from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.diffraction.radiation import Radiation
 from pxrdsolve.ops.scatter import scatter_sum
 
-DEFAULT_WAVELENGTH_ANGSTROM = 1.54184  # Q-axis data without a wavelength: LP at Cu Kα (PXRDNet)
+DEFAULT_WAVELENGTH_ANGSTROM = 1.54184  # Q-axis data without a wavelength: LP at Cu Kα (PXRDNet) ...
+MAX_DEFAULT_TWO_THETA_DEG = 60.0  # ... or shorter, so that the fitted Q range stays below 2θ = 60°
+
+
+def default_wavelength(q_max_inv_angstrom: float) -> float:
+    """Wavelength (Å) assumed for the Lorentz–polarisation factor of Q-axis data that state none: Cu Kα,
+    or shorter when the data reach high Q (a synchrotron or total-scattering scan), so that the fitted
+    range ends below 2θ = 60° instead of near back-scattering, where LP diverges."""
+    limit = 4.0 * math.pi * math.sin(math.radians(MAX_DEFAULT_TWO_THETA_DEG / 2.0)) / max(q_max_inv_angstrom, 1e-6)
+    return min(DEFAULT_WAVELENGTH_ANGSTROM, limit)
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,7 @@ def prepare_fit_data(
         basis = basis[:, :0]
     radiation = pattern.radiation
     if radiation is None:
-        lam = pattern.wavelength_angstrom or DEFAULT_WAVELENGTH_ANGSTROM
+        lam = pattern.wavelength_angstrom or default_wavelength(float(qg[-1]))
         radiation = Radiation(f"{lam:g}A", (float(lam),))
     t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
     return FitData(

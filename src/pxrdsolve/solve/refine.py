@@ -248,9 +248,9 @@ def gradient_refine(
             frac = frac + pc.max_displacement_angstrom / lengths0 * torch.tanh(v_pos)
         return cell, tau, zero, frac
 
-    # Steps of the cell (and size, zero) follow the peak width: a relative length step of at most
+    # Steps of the cell (and zero shift) follow the peak width: a relative length step of at most
     # ~0.35 relative FWHM at the top of the fit range (nanocrystals: the configured lr; sharp bulk or
-    # synchrotron peaks: much smaller), ending at ~¼ of it.  Atom displacements keep their own lr.
+    # synchrotron peaks: much smaller), ending at ~¼ of it.  Size and atom displacements keep the lr.
     fwhm = math.hypot(2.7831 / float(tau0.max()), data.instrument_fwhm_q)
 
     def cell_lr(lr: float, anneal: float) -> float:
@@ -259,8 +259,10 @@ def gradient_refine(
     fine_lr = 0.25 * fwhm / data.q_range[1] / lc.length_window
 
     def run(params: list[torch.Tensor], steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
-        cell_params = [p for p in params if p.requires_grad and p is not v_pos]
+        cell_params = [p for p in params if p.requires_grad and p is not v_pos and p is not u_tau]
         groups = [{"params": cell_params, "lr": cell_lr(lr, anneal)}]
+        if u_tau.requires_grad:  # log size: its step does not depend on the peak width
+            groups.append({"params": [u_tau], "lr": lr})
         if move_atoms:
             groups.append({"params": [v_pos], "lr": lr})
         opt = torch.optim.Adam(groups, lr=lr)
