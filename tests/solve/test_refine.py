@@ -116,3 +116,14 @@ def test_sharp_peaks_volume_error_is_recovered():
     batch = batch_from_records([start])
     s_wide, _ = rf.volume_scan(batch, data, 1000.0, scales, extra_fwhm_q=rf.scan_broadening(data, 1000.0, 0.008))
     assert abs(float(s_wide[0]) - 1 / 1.05) <= 0.004
+
+
+def test_default_wavelength_of_q_data_stays_below_60_degrees():
+    import math
+
+    from pxrdsolve.solve.objective import DEFAULT_WAVELENGTH_ANGSTROM, default_wavelength
+
+    assert default_wavelength(5.0) == DEFAULT_WAVELENGTH_ANGSTROM  # PXRDNet-like Q range: Cu Kα
+    lam = default_wavelength(8.0)  # a high-Q scan
+    assert lam < DEFAULT_WAVELENGTH_ANGSTROM
+    assert math.degrees(2 * math.asin(lam * 8.0 / (4 * math.pi))) == pytest.approx(60.0)
