@@ -118,12 +118,12 @@ def test_sharp_peaks_volume_error_is_recovered():
     assert abs(float(s_wide[0]) - 1 / 1.05) <= 0.004
 
 
-def test_default_wavelength_of_q_data_stays_below_60_degrees():
+def test_default_wavelength_of_q_data_stays_below_90_degrees():
     import math
 
     from pxrdsolve.solve.objective import DEFAULT_WAVELENGTH_ANGSTROM, default_wavelength
 
-    assert default_wavelength(5.0) == DEFAULT_WAVELENGTH_ANGSTROM  # PXRDNet-like Q range: Cu Kα
+    assert default_wavelength(5.7) == DEFAULT_WAVELENGTH_ANGSTROM  # PXRDNet's Q range: Cu Kα
     lam = default_wavelength(8.0)  # a high-Q scan
     assert lam < DEFAULT_WAVELENGTH_ANGSTROM
-    assert math.degrees(2 * math.asin(lam * 8.0 / (4 * math.pi))) == pytest.approx(60.0)
+    assert math.degrees(2 * math.asin(lam * 8.0 / (4 * math.pi))) == pytest.approx(90.0)

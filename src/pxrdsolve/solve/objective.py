@@ -28,13 +28,13 @@ from pxrdsolve.diffraction.radiation import Radiation
 from pxrdsolve.ops.scatter import scatter_sum
 
 DEFAULT_WAVELENGTH_ANGSTROM = 1.54184  # Q-axis data without a wavelength: LP at Cu Kα (PXRDNet) ...
-MAX_DEFAULT_TWO_THETA_DEG = 60.0  # ... or shorter, so that the fitted Q range stays below 2θ = 60°
+MAX_DEFAULT_TWO_THETA_DEG = 90.0  # ... or shorter, so that the fitted Q range stays below 2θ = 90° (as PXRDNet)
 
 
 def default_wavelength(q_max_inv_angstrom: float) -> float:
     """Wavelength (Å) assumed for the Lorentz–polarisation factor of Q-axis data that state none: Cu Kα,
     or shorter when the data reach high Q (a synchrotron or total-scattering scan), so that the fitted
-    range ends below 2θ = 60° instead of near back-scattering, where LP diverges."""
+    range ends below 2θ = 90° (PXRDNet's range at Cu) instead of near back-scattering, where LP diverges."""
     limit = 4.0 * math.pi * math.sin(math.radians(MAX_DEFAULT_TWO_THETA_DEG / 2.0)) / max(q_max_inv_angstrom, 1e-6)
     return min(DEFAULT_WAVELENGTH_ANGSTROM, limit)
 
