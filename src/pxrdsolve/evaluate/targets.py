@@ -116,9 +116,11 @@ def measured_target(index: int, row: dict[str, str], folder: Path, size: float |
     pattern = read_pattern(xy, wavelength=None if lam in ("", "NA") else float(lam),
                            axis="q" if row.get("axis") == "Q" else None)
     comp = structure.composition
-    try:
-        z: int | str = int(round(comp.num_atoms / comp.reduced_composition.num_atoms))
-    except ZeroDivisionError:
+    try:  # Z of the primitive cell: the solver works on primitive cells (≤ 20 atoms), and a reference CIF
+        # in its conventional cell (Si: 8 atoms, corundum: 30) would force templates of the wrong size
+        prim = structure.get_primitive_structure().composition
+        z: int | str = int(round(prim.num_atoms / comp.reduced_composition.num_atoms))
+    except (ZeroDivisionError, ValueError):
         z = "auto"
     return Target(index, case, comp.reduced_formula, z, structure, pattern, None, size, "measured")
 
