@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 from helpers import EXAMPLES
-
 from pxrdsolve.evaluate.targets import measured_target
 
 
