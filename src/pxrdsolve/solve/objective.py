@@ -165,11 +165,16 @@ def prepare_fit_data(
     )
 
 
+def peak_fwhm_q(data: FitData, size_angstrom: float) -> float:
+    """Approximate peak FWHM (Å⁻¹) for size τ (Å; inf = none) and the data's instrument width, in quadrature."""
+    tau = float(size_angstrom)
+    return math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, data.instrument_fwhm_q)
+
+
 def stick_pad(data: FitData, size_angstrom: torch.Tensor | float) -> float:
     """Q margin (Å⁻¹) beyond the data range whose peaks still contribute tails."""
     tau = float(torch.as_tensor(size_angstrom).detach().min())
-    widest = math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, data.instrument_fwhm_q)
-    return max(0.5, 8.0 * widest)
+    return max(0.5, 8.0 * peak_fwhm_q(data, tau))
 
 
 def render_sticks(

@@ -36,6 +36,7 @@ from pxrdsolve.solve.objective import (
     ObjectiveConfig,
     fit_metrics,
     linear_fit,
+    peak_fwhm_q,
     peak_groups_sum,
     render_sticks,
     stick_pad,
@@ -136,7 +137,7 @@ def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Te
 
 
 def _scan_scales(data: FitData, tau: float, cfg: ScanConfig, lo: float, hi: float) -> torch.Tensor:
-    fwhm = math.hypot(2.7831 / tau if math.isfinite(tau) else 0.0, data.instrument_fwhm_q)
+    fwhm = peak_fwhm_q(data, tau)
     step = max(cfg.min_step, 0.4 * fwhm / data.q_range[1], (hi - lo) / max(cfg.max_points - 1, 1))
     n_lo, n_hi = int(math.floor((1.0 - lo) / step + 1e-9)), int(math.floor((hi - 1.0) / step + 1e-9))
     return torch.arange(-n_lo, n_hi + 1, dtype=torch.float64) * step + 1.0
@@ -146,7 +147,7 @@ def scan_broadening(data: FitData, tau: float, step: float) -> float:
     """Extra Gaussian FWHM (Å⁻¹) that makes peaks at least 2.5 relative scan steps wide at the top of
     the fit range, so that a scan with that step cannot step over the minimum: 0 for broad
     (nanocrystal) peaks, the difference in quadrature for sharp ones (bulk, synchrotron)."""
-    fwhm = math.hypot(2.7831 / tau if math.isfinite(tau) else 0.0, data.instrument_fwhm_q)
+    fwhm = peak_fwhm_q(data, tau)
     needed = 2.5 * step * data.q_range[1]
     return math.sqrt(needed**2 - fwhm**2) if needed > fwhm else 0.0
 
@@ -251,7 +252,7 @@ def gradient_refine(
     # Steps of the cell (and zero shift) follow the peak width: a relative length step of at most
     # ~0.35 relative FWHM at the top of the fit range (nanocrystals: the configured lr; sharp bulk or
     # synchrotron peaks: much smaller), ending at ~¼ of it.  Size and atom displacements keep the lr.
-    fwhm = math.hypot(2.7831 / float(tau0.max()), data.instrument_fwhm_q)
+    fwhm = peak_fwhm_q(data, float(tau0.max()))
 
     def cell_lr(lr: float, anneal: float) -> float:
         return min(lr, 0.35 * math.hypot(fwhm, anneal) / data.q_range[1] / lc.length_window)
