@@ -29,6 +29,7 @@ from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.diffraction.form_factors import MOTT_BETHE, _table, form_factor
 from pxrdsolve.diffraction.reflections import MAX_BOX, Reflections, reciprocal_lattice
 from pxrdsolve.errors import InputError
+from pxrdsolve.ops.fft import complex_mul
 from pxrdsolve.ops.scatter import repeat_segments, scatter_sum
 
 _GROUP_BUDGET = 20_000_000  # padded box points × atoms per group
@@ -79,14 +80,11 @@ def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.
 def _complex_outer(ar: torch.Tensor, ai: torch.Tensor, br: torch.Tensor, bi: torch.Tensor):
     """(a ⊗ b) over the last axes of (C, N, A) and (C, N, B) complex numbers given as real parts → (C, N, A·B).
 
-    Real arithmetic, one rounding per operation: every element is computed the same way wherever it
-    sits in the array (torch's complex multiply rounds differently in its vectorised and scalar
-    paths), so a crystal's numbers do not depend on the padding of its batch.
+    Real arithmetic (:func:`~pxrdsolve.ops.fft.complex_mul`), so a crystal's numbers do not depend on
+    the padding of its batch.
     """
     c, n = ar.shape[:2]
-    a_r, a_i, b_r, b_i = ar[..., :, None], ai[..., :, None], br[..., None, :], bi[..., None, :]
-    re = a_r * b_r - a_i * b_i
-    im = a_r * b_i + a_i * b_r
+    re, im = complex_mul(ar[..., :, None], ai[..., :, None], br[..., None, :], bi[..., None, :])
     return re.reshape(c, n, -1), im.reshape(c, n, -1)
 
 
