@@ -39,11 +39,14 @@ def _hash_part(digest: Any, part: Any, dtype: np.dtype) -> None:
         digest.update(np.ascontiguousarray(part).tobytes())
 
 
-def check_content_hash(h5: h5py.File, path: Any, what: str = "file") -> None:
+def check_content_hash(h5: h5py.File, path: Any, what: str = "file", required: bool = False,
+                       advice: str = "") -> None:
     """Raise :class:`~pxrdsolve.errors.InputError` naming ``path`` when the stored ``content_sha256``
-    does not match the file's content (files written without one are accepted)."""
+    does not match the file's content; a file without one is accepted unless ``required``.
+    ``advice`` is appended to the message (what to do)."""
     from pxrdsolve.errors import InputError
 
     stored = h5.attrs.get("content_sha256")
-    if stored is not None and content_hash(h5) != str(stored):
-        raise InputError(f"{path}: {what} content hash mismatch (changed or damaged after it was written)")
+    if (stored is None and required) or (stored is not None and content_hash(h5) != str(stored)):
+        raise InputError(f"{path}: {what} content hash mismatch (changed or damaged after it was written)"
+                         + (f"; {advice}" if advice else ""))

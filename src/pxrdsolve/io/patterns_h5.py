@@ -32,7 +32,7 @@ import numpy as np
 from pxrdsolve import __version__
 from pxrdsolve.errors import FormatVersionError, InputError
 from pxrdsolve.io.atomic import replace_durably
-from pxrdsolve.io.hashing import content_hash
+from pxrdsolve.io.hashing import check_content_hash, content_hash
 
 FORMAT_VERSION = 1
 KIND = "pxrdsolve.patterns"
@@ -78,9 +78,12 @@ def open_patterns(path: str | os.PathLike, verify: bool = True) -> h5py.File:
     if not h5.attrs.get("complete", False):
         h5.close()
         raise InputError(f"{path}: incomplete file (rerun with --resume)")
-    if verify and "content_sha256" in h5.attrs and content_hash(h5) != str(h5.attrs["content_sha256"]):
-        h5.close()
-        raise InputError(f"{path}: content hash mismatch (the file was changed or damaged after it was written)")
+    if verify:
+        try:
+            check_content_hash(h5, path, "pattern file")
+        except InputError:
+            h5.close()
+            raise
     return h5
 
 
@@ -243,9 +246,8 @@ class PatternWriter:
         try:
             for b in range(self._n_batches):
                 with h5py.File(self._batch_path(b), "r") as part:
-                    if content_hash(part) != str(part.attrs.get("content_sha256")):
-                        raise InputError(f"{self._batch_path(b)}: journal batch damaged (content hash "
-                                         f"mismatch); delete {self.partial} and rerun")
+                    check_content_hash(part, self._batch_path(b), "journal batch", required=True,
+                                       advice=f"delete {self.partial} and rerun")
                     reader = RowReader(part)
                     rows, peaks, profiles = reader.rows(0, reader.n) if reader.n else ({}, {}, {})
                     builder.append(rows, peaks, profiles, reader.failures(), int(part.attrs["n_done"]))
