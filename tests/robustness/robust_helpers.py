@@ -133,19 +133,3 @@ def assert_same_datasets(a: Path, b: Path) -> None:
             assert x.tolist() == y.tolist(), f"{name}: strings differ"
         else:
             assert x.tobytes() == y.tobytes(), f"{name}: bytes differ"
-
-
-def assert_close_datasets(a: Path, b: Path, rtol: float = 1e-6) -> None:
-    """Same names, dtypes and shapes; integers and strings identical; floats equal to ``rtol``."""
-    da, db = h5_datasets(a), h5_datasets(b)
-    assert sorted(da) == sorted(db), f"dataset names differ: {sorted(set(da) ^ set(db))}"
-    for name in da:
-        x, y = np.asarray(da[name]), np.asarray(db[name])
-        assert x.dtype == y.dtype and x.shape == y.shape, f"{name}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}"
-        if x.dtype.kind == "f":
-            scale = float(np.abs(x).max()) if x.size else 0.0
-            np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * scale * 1e-3, err_msg=name)
-        elif x.dtype.kind == "O":
-            assert x.tolist() == y.tolist(), f"{name}: strings differ"
-        else:
-            assert x.tobytes() == y.tobytes(), f"{name}: values differ"
