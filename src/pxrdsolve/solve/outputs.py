@@ -20,6 +20,7 @@ from pxrdsolve import __version__
 from pxrdsolve.io.atomic import atomic_path, write_text_atomic
 from pxrdsolve.io.hashing import content_hash
 from pxrdsolve.io.patterns_h5 import json_dumps
+from pxrdsolve.version import code_version
 
 RESULTS_KIND = "pxrdsolve.results"
 RESULTS_FORMAT_VERSION = 1
@@ -85,6 +86,7 @@ def write_results_h5(result, path: Path) -> None:
         h5.attrs["config"] = json_dumps(result.config)
         h5.attrs["summary"] = json_dumps(result.to_json())
         h5.attrs["software_version"] = __version__
+        h5.attrs["code_version"] = code_version()
         h5.attrs["input_sha256"] = json_dumps(_input_hashes(result.inputs))
         g = h5.create_group("candidates")
         g["source"] = np.array([c.source for c in cands], dtype=object).astype(str_dt)
