@@ -7,7 +7,7 @@ from typing import Any
 
 from pxrdsolve.crystal import CrystalRecord
 
-SOURCES = ("model", "prototype", "user")
+SOURCES = ("direct", "model", "prototype", "user")
 
 
 @dataclass(frozen=True)
