@@ -76,7 +76,14 @@ def test_outputs_exist_and_cifs_parse(solved, tmp_path):
         assert json.loads(h5.attrs["config"])["refine"]["top_k"] == 3
     assert Path(files["fit.png"]).read_bytes()[:4] == b"\x89PNG"
     p1 = write_outputs(solved, tmp_path / "p1", p1=True, plot=False)
-    assert "_symmetry_space_group_name_H-M   'P 1'" in Path(p1["rank01.cif"]).read_text()
+    p1_text = Path(p1["rank01.cif"]).read_text()
+    assert "_space_group_IT_number 1\n" in p1_text and p1_text.count("'x,y,z'") == 1
+    # table, summary and CIF agree on space group, cell and Z (the CIF is written from the same model)
+    text = Path(files["rank01.cif"]).read_text()
+    best = solved.ranked[0]
+    assert f"_space_group_IT_number {best.space_group_number}\n" in text
+    assert f"_cell_formula_units_Z {best.z}\n" in text and summary["top"][0]["z"] == best.z
+    assert abs(summary["top"][0]["lattice"]["a"] - s.lattice.a) < 1e-5
 
 
 def test_cell_hint_parsing():

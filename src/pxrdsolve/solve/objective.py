@@ -285,7 +285,6 @@ def fit_metrics(data: FitData, fit: LinearFit, num_params: torch.Tensor | int) -
     return {k: v.detach().cpu().numpy().astype(float) for k, v in out.items()}
 
 
-@torch.no_grad()
 def peak_groups_sum(values: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
     """Sum per-reflection values into their peak groups (differentiable)."""
     return scatter_sum(values, group, num_groups)

@@ -20,6 +20,7 @@ from pxrdsolve import __version__
 from pxrdsolve.io.atomic import atomic_path, write_text_atomic
 from pxrdsolve.io.hashing import content_hash
 from pxrdsolve.io.patterns_h5 import json_dumps
+from pxrdsolve.solve.cif_out import ranked_cif_text
 from pxrdsolve.version import code_version
 
 RESULTS_KIND = "pxrdsolve.results"
@@ -51,7 +52,7 @@ def write_cifs(result, out_dir: Path, p1: bool = False) -> list[Path]:
     paths = []
     for r in result.ranked:
         path = out_dir / f"rank{r.rank:02d}.cif"
-        write_text_atomic(path, cif_text(r.record, p1))
+        write_text_atomic(path, ranked_cif_text(result, r, p1))
         paths.append(path)
     for old in out_dir.glob("rank*.cif"):
         if old not in paths:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pxrdsolve.errors import InputError
-from pxrdsolve.solve.rank import RankConfig, RankedCandidate, rank_and_merge, record_to_structure, space_group_of
+from pxrdsolve.solve.rank import RankConfig, RankedCandidate, rank_and_merge
 from pxrdsolve.solve.refine import RefineConfig, RefineResult, refine_candidates
 from pxrdsolve.solve.types import Candidate
 from pxrdsolve.solve.verdict import Verdict, VerdictConfig, decide
@@ -141,7 +141,10 @@ def _apply_hints(candidates: list[Candidate], space_group, cell, window: float, 
     out = candidates
     if space_group is not None:
         target = _space_group_number(space_group)
-        out = [c for c in out if space_group_of(record_to_structure(c.record))[1] == target]
+        from pxrdsolve.structure.template import symmetric_template
+
+        symprec = RefineConfig().symprec_angstrom
+        out = [c for c in out if symmetric_template(c.record, symprec).number == target]
         if not out:
             warnings.append(f"no candidate has space group {target}; the hint was ignored")
             out = candidates
@@ -149,7 +152,7 @@ def _apply_hints(candidates: list[Candidate], space_group, cell, window: float, 
         import torch
 
         from pxrdsolve.crystal import CrystalRecord
-        from pxrdsolve.solve.symmetry import cell_parameters, lattice_from_parameters
+        from pxrdsolve.structure.cell import cell_parameters, lattice_from_parameters
 
         hint = torch.tensor([cell], dtype=torch.float64)
         lat_hint = lattice_from_parameters(hint)[0].numpy()

@@ -34,7 +34,8 @@ class RankedCandidate:
     """One distinct structure in the ranking (``rank`` from 1).  ``index`` points into the input
     candidates; ``record`` is the refined crystal; ``metrics``/``metrics_before`` are floats
     (see :func:`~pxrdsolve.solve.objective.fit_metrics`); ``size_angstrom`` τ; ``zero_shift_deg``;
-    ``duplicates`` are merged candidate indices."""
+    ``duplicates`` are merged candidate indices; ``template`` the refined crystal in its space group
+    (standard conventional cell), from which the space group, cell, Z and CIF are all reported."""
 
     rank: int
     index: int
@@ -49,21 +50,25 @@ class RankedCandidate:
     space_group: str
     space_group_number: int
     duplicates: tuple[int, ...] = field(default_factory=tuple)
+    template: Any = None
+    promoted_from: int = 0
+
+    @property
+    def z(self) -> int:
+        """Formula units (of the reduced formula) in the conventional cell."""
+        return self.template.formula_units()
 
     def lattice_parameters(self) -> dict[str, float]:
-        """a, b, c (Å), alpha, beta, gamma (degrees), volume (Å³) of the refined cell."""
-        import torch
-
-        from pxrdsolve.solve.symmetry import cell_parameters
-
-        p = cell_parameters(torch.as_tensor(self.record.lattice, dtype=torch.float64)[None])[0].tolist()
-        vol = abs(float(np.linalg.det(self.record.lattice)))
+        """a, b, c (Å), alpha, beta, gamma (degrees), volume (Å³) of the refined conventional cell."""
+        p = [float(v) for v in self.template.cell]
+        vol = abs(float(np.linalg.det(self.template.conventional_lattice())))
         return dict(zip(("a", "b", "c", "alpha", "beta", "gamma"), p)) | {"volume": vol}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rank": self.rank, "index": self.index, "source": self.candidate.source, "label": self.candidate.label,
             "formula": self.formula, "space_group": self.space_group, "space_group_number": self.space_group_number,
+            "crystal_system": self.template.crystal_system, "z": self.z, "promoted_from": self.promoted_from,
             "lattice": self.lattice_parameters(), "size_angstrom": self.size_angstrom,
             "column_length_angstrom": 2.0 * self.size_angstrom, "zero_shift_deg": self.zero_shift_deg,
             "stage": self.stage, "metrics": self.metrics, "metrics_before": self.metrics_before,
@@ -105,18 +110,20 @@ def _floats(metrics: dict[str, np.ndarray], b: int) -> dict[str, float]:
 
 
 def rank_and_merge(candidates: list[Candidate], refined, config: RankConfig = RankConfig()) -> list[RankedCandidate]:
-    """Distinct candidates sorted by refined χ² (best first), duplicates merged, at most ``top_n``.
+    """Distinct candidates sorted by the penalised χ² of :mod:`pxrdsolve.solve.selection` (best first; plain χ²
+    when absent), duplicates merged, at most ``top_n``.
 
     ``refined`` is a :class:`~pxrdsolve.solve.refine.RefineResult` for ``candidates`` (same order).
     """
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    order = np.argsort(refined.metrics_after["chi2"], kind="stable")
+    key = refined.metrics_after.get("score", refined.metrics_after["chi2"])  # see pxrdsolve.solve.selection
+    order = np.argsort(key, kind="stable")
     matcher = StructureMatcher(ltol=config.ltol, stol=config.stol, angle_tol=config.angle_tol,
                                primitive_cell=True, scale=True, attempt_supercell=False)
     accepted: list[tuple[int, Any, list[int]]] = []
     for b in order[: max(config.pool, config.top_n)].tolist():
-        structure = record_to_structure(refined.record(b, candidates[b].record))
+        structure = record_to_structure(refined.record(b))
         dup = None
         for j, (_, other, _) in enumerate(accepted):
             with warnings.catch_warnings():
@@ -136,12 +143,14 @@ def rank_and_merge(candidates: list[Candidate], refined, config: RankConfig = Ra
             accepted[dup][2].append(b)
     out = []
     for rank, (b, structure, dups) in enumerate(accepted, start=1):
-        symbol, number = space_group_of(structure, config.symprec)
+        tpl = refined.templates[b]
+        symbol, number = tpl.symbol, tpl.number
         out.append(RankedCandidate(
-            rank=rank, index=b, candidate=candidates[b], record=refined.record(b, candidates[b].record),
+            rank=rank, index=b, candidate=candidates[b], record=refined.record(b),
             metrics=_floats(refined.metrics_after, b), metrics_before=_floats(refined.metrics_before, b),
             size_angstrom=float(refined.size_angstrom[b]), zero_shift_deg=float(refined.zero_shift_deg[b]),
             stage=refined.stage[b], formula=structure.composition.reduced_formula, space_group=symbol,
-            space_group_number=number, duplicates=tuple(dups),
+            space_group_number=number, duplicates=tuple(dups), template=tpl,
+            promoted_from=int(refined.promoted[b]) if refined.promoted else 0,
         ))
     return out

@@ -1,16 +1,20 @@
-"""Automated refinement of many candidate structures against one measured pattern, batched in torch.
+"""Automated Rietveld-style refinement of many candidate structures against one pattern, batched in torch.
 
-Replaces PXRDNet's manual TOPAS step.  Three passes:
+Replaces PXRDNet's manual TOPAS step.  Every candidate is first put in its space group
+(:func:`~pxrdsolve.structure.template.symmetric_template`: standard conventional cell, Wyckoff orbits,
+free coordinates from the site-symmetry projectors); all later passes move only symmetry-allowed
+parameters, so the space group is kept exactly.  Passes:
 
 1. **exact start** - every candidate as given (scale + background solved linearly);
 2. **volume scan** (all candidates) - isotropic cell scale factors (peaks computed once per
    candidate, Q/s for each factor s); the best factor per candidate, then a finer scan for the
    ``top_k`` best;
 3. **gradient refinement** (``top_k`` best, each with ``restarts`` jittered copies, all in one
-   batch) - Adam on the cell (tied a, b, c, α, β, γ with tanh windows, see
-   :mod:`pxrdsolve.solve.symmetry`), size τ (Å, when refined), zero shift (2θ degrees, 2θ data
-   only), then bounded atomic displacements (Å); scale and background stay linear.  The profile is
-   widened at first (annealing) so that lattice offsets larger than a peak width still converge.
+   batch, :mod:`pxrdsolve.solve.refine_gradient`) - Adam on the cell by crystal system, size τ (Å,
+   when refined), zero shift (2θ degrees, 2θ data only), then the free coordinates of every orbit and
+   one B per orbit; scale and background stay linear;
+4. **symmetry promotion** (:mod:`pxrdsolve.solve.promote`) - a refined candidate whose structure has a
+   higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit.
 
 The best parameters seen per candidate are kept, and a final exact evaluation (fresh reflections,
 form factors, merged peaks) replaces a candidate's result by its start whenever refinement did not
@@ -28,8 +32,6 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
-from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
-from pxrdsolve.diffraction.structure_factors import structure_factor_squared
 from pxrdsolve.solve.objective import (
     FitData,
     LinearFit,
@@ -37,11 +39,13 @@ from pxrdsolve.solve.objective import (
     fit_metrics,
     linear_fit,
     peak_fwhm_q,
-    peak_groups_sum,
     render_sticks,
     stick_pad,
 )
-from pxrdsolve.solve.symmetry import CellTies, apply_offsets, cell_parameters, detect_ties, lattice_from_parameters
+from pxrdsolve.solve.refine_gradient import gradient_refine
+from pxrdsolve.solve.selection import model_parameters, penalised_chi2
+from pxrdsolve.structure.model import SymmetricBatch
+from pxrdsolve.structure.template import SymmetricTemplate, symmetric_template
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class ScanConfig:
     max_points: int = 31
     min_step: float = 0.002
     min_relative_intensity: float = 1e-3
+    fine_scan_candidates: int = 400  # candidates (best coarse χ² first) that get the fine scan
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,27 @@ class LatticeStageConfig:
 
 @dataclass(frozen=True)
 class PositionStageConfig:
-    """Adam on bounded atomic displacements (±``max_displacement_angstrom`` per axis)."""
+    """Adam on the free coordinates of every Wyckoff orbit (bounded to ±``max_displacement_angstrom``
+    along each free direction) and, with ``refine_b``, one isotropic B per orbit within
+    ``b_bounds_angstrom2`` (Å²), together with the cell, τ and zero."""
 
-    steps: int = 15
+    steps: int = 20
     lr: float = 0.08
-    max_displacement_angstrom: float = 0.2
+    max_displacement_angstrom: float = 0.3
     enabled: bool = True
+    refine_b: bool = True
+    b_bounds_angstrom2: tuple[float, float] = (0.0, 4.0)
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    """Symmetry promotion of refined candidates: the highest space group spglib finds within any of
+    ``symprecs_angstrom`` is kept when it lowers the information criterion of :mod:`pxrdsolve.solve.selection`
+    (``chi2_tolerance``: extra allowance, as a fraction of the refined χ²)."""
+
+    enabled: bool = True
+    symprecs_angstrom: tuple[float, ...] = (0.05, 0.1, 0.2)
+    chi2_tolerance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,8 @@ class RefineConfig:
     device: str = "cpu"
     scan_chunk: int = 48
     num_threads: int = 1  # torch CPU threads while refining (0 = torch's default); small ops favour 1
+    symprec_angstrom: float = 0.01  # spglib tolerance that finds each candidate's space group and orbits
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -103,7 +125,10 @@ class RefineResult:
     """Refined candidates (index b = input order).  Lattices (B, 3, 3) Å, ``frac`` per candidate,
     ``size_angstrom`` τ (B,), ``zero_shift_deg`` (B,), metrics before/after (name → (B,) arrays, see
     :func:`~pxrdsolve.solve.objective.fit_metrics`), ``calculated``/``background`` (B, G) on the
-    fit grid, ``stage`` (B,): which pass gave the kept result (``start``/``scan``/``refined``)."""
+    fit grid, ``stage`` (B,): which pass gave the kept result (``start``/``scan``/``refined``);
+    ``templates`` (B,): each refined crystal in its space group (standard conventional cell, orbits, B),
+    the one description every output is written from; ``promoted`` (B,): space group before promotion
+    (0 = not promoted)."""
 
     lattice: np.ndarray
     frac: list[np.ndarray]
@@ -119,11 +144,12 @@ class RefineResult:
     stage: tuple[str, ...]
     refined_indices: tuple[int, ...]
     seconds: dict[str, float]
+    templates: tuple[SymmetricTemplate, ...] = ()
+    promoted: tuple[int, ...] = ()
 
-    def record(self, b: int, template: CrystalRecord) -> CrystalRecord:
-        """The refined crystal ``b`` (species, occupancies of the template)."""
-        return CrystalRecord(self.lattice[b], self.frac[b], template.atomic_numbers, template.occupancy,
-                             template.b_iso)
+    def record(self, b: int, template: CrystalRecord | None = None) -> CrystalRecord:
+        """The refined crystal ``b`` as a primitive cell (regenerated from its space group and orbits)."""
+        return self.templates[b].primitive_record()
 
 
 def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Tensor | None) -> LinearFit:
@@ -181,131 +207,6 @@ def volume_scan(
     return best_s, best_l
 
 
-def _peak_groups(lattice: torch.Tensor, ties: CellTies, q_max: float, gen: torch.Generator):
-    """Reflections to ``q_max`` and their groups of identical Q for every tie-consistent cell."""
-    refl = enumerate_reflections(lattice, q_max)
-    hkl, cidx = refl.hkl, refl.crystal_index
-    p0 = cell_parameters(lattice)
-    keys = [cidx]
-    for trial in range(3):
-        if trial == 0:
-            lat = lattice
-        else:
-            u = torch.randn(p0.shape[0], 3, generator=gen, dtype=p0.dtype) * 0.5
-            v = torch.randn(p0.shape[0], 3, generator=gen, dtype=p0.dtype) * 0.5
-            lat = lattice_from_parameters(apply_offsets(p0, ties, u, v, 0.1, 3.0))
-        q = q_of_hkl(lat, hkl, cidx)
-        keys.append(torch.round(q * 1e7).long())
-    _, group = torch.unique(torch.stack(keys, 1), dim=0, return_inverse=True)
-    num = int(group.max()) + 1 if group.numel() else 0
-    rep = torch.zeros(num, dtype=torch.long).scatter_(0, group, torch.arange(group.numel()))
-    return hkl, cidx, group, rep, num
-
-
-def _atanh(x: torch.Tensor) -> torch.Tensor:
-    return torch.atanh(x.clamp(-0.95, 0.95))
-
-
-def gradient_refine(
-    batch: CrystalBatch, data: FitData, tau0: torch.Tensor, refine_size: bool, config: RefineConfig,
-) -> dict[str, torch.Tensor]:
-    """Adam refinement of every crystal of ``batch`` (already replicated for restarts); returns the
-    best state seen per crystal: ``cell`` (B, 6), ``frac`` (N, 3), ``tau`` (B,), ``zero`` (B,),
-    ``loss`` (B,) (R_wp² with frozen reflections), ``num_free`` (B,)."""
-    lc, pc = config.lattice, config.positions
-    gen = torch.Generator().manual_seed(config.seed)
-    bsz = batch.num_crystals
-    p0 = cell_parameters(batch.lattice)
-    ties = detect_ties(p0)
-    lat0 = lattice_from_parameters(p0)
-    q_max = (data.q_range[1] + stick_pad(data, tau0)) / (1.0 - lc.length_window) * 1.05
-    hkl, cidx, group, rep, n_peaks = _peak_groups(lat0, ties, q_max, gen)
-    peak_crystal = cidx[rep]
-    with torch.no_grad():
-        f2_frozen = 2.0 * structure_factor_squared(batch.with_(lattice=lat0), hkl, cidx, q_of_hkl(lat0, hkl, cidx))
-    restart = torch.arange(bsz) % max(config.restarts, 1) > 0
-    jit = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * config.restart_jitter * restart[:, None]
-    u_len = _atanh(jit / lc.length_window).requires_grad_(True)
-    jit_a = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * restart[:, None]
-    u_ang = _atanh(jit_a / lc.angle_window_deg).requires_grad_(True)
-    lo, hi = (math.log(v) for v in config.size_bounds_angstrom)
-    log_tau0 = tau0.log().clamp(lo, hi)
-    u_tau = (log_tau0 + 0.15 * torch.randn(bsz, generator=gen, dtype=torch.float64) * restart * refine_size)
-    u_tau = u_tau.requires_grad_(refine_size)
-    use_zero = data.has_two_theta and config.zero_window_deg > 0
-    u_zero = torch.zeros(bsz, dtype=torch.float64, requires_grad=use_zero)
-    v_pos = torch.zeros_like(batch.frac, requires_grad=True)
-    lengths0 = p0[:, :3][batch.batch]
-    den = (data.weight * data.intensity**2).sum()
-    best = {"loss": torch.full((bsz,), math.inf, dtype=torch.float64), "cell": p0.clone(),
-            "frac": batch.frac.clone(), "tau": tau0.clone(), "zero": torch.zeros(bsz, dtype=torch.float64)}
-
-    def state(move_atoms: bool):
-        cell = apply_offsets(p0, ties, u_len, u_ang, lc.length_window, lc.angle_window_deg)
-        tau = torch.exp(u_tau.clamp(lo, hi)) if refine_size else tau0
-        zero = config.zero_window_deg * torch.tanh(u_zero) if use_zero else None
-        frac = batch.frac
-        if move_atoms:
-            frac = frac + pc.max_displacement_angstrom / lengths0 * torch.tanh(v_pos)
-        return cell, tau, zero, frac
-
-    # Steps of the cell (and zero shift) follow the peak width: a relative length step of at most
-    # ~0.35 relative FWHM at the top of the fit range (nanocrystals: the configured lr; sharp bulk or
-    # synchrotron peaks: much smaller), ending at ~¼ of it.  Size and atom displacements keep the lr.
-    fwhm = peak_fwhm_q(data, float(tau0.max()))
-
-    def cell_lr(lr: float, anneal: float) -> float:
-        return min(lr, 0.35 * math.hypot(fwhm, anneal) / data.q_range[1] / lc.length_window)
-
-    fine_lr = 0.25 * fwhm / data.q_range[1] / lc.length_window
-
-    def run(params: list[torch.Tensor], steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
-        cell_params = [p for p in params if p.requires_grad and p is not v_pos and p is not u_tau]
-        groups = [{"params": cell_params, "lr": cell_lr(lr, anneal)}]
-        if u_tau.requires_grad:  # log size: its step does not depend on the peak width
-            groups.append({"params": [u_tau], "lr": lr})
-        if move_atoms:
-            groups.append({"params": [v_pos], "lr": lr})
-        opt = torch.optim.Adam(groups, lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=min(lr / 20, fine_lr))
-        for step in range(steps + 1):
-            extra = anneal * max(0.0, 1.0 - 2.0 * step / max(steps, 1))
-            cell, tau, zero, frac = state(move_atoms)
-            lat = lattice_from_parameters(cell)
-            q_r = q_of_hkl(lat, hkl, cidx)
-            if move_atoms:
-                f2 = 2.0 * structure_factor_squared(batch.with_(lattice=lat, frac=frac), hkl, cidx, q_r)
-            else:
-                f2 = f2_frozen
-            prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
-                                 tau, zero, extra_fwhm_q=extra)
-            loss = linear_fit(data, prof).chi2 / den
-            if extra == 0.0:
-                with torch.no_grad():
-                    better = loss.detach() < best["loss"]
-                    best["loss"] = torch.where(better, loss.detach(), best["loss"])
-                    best["cell"] = torch.where(better[:, None], cell.detach(), best["cell"])
-                    best["tau"] = torch.where(better, tau.detach(), best["tau"])
-                    if zero is not None:
-                        best["zero"] = torch.where(better, zero.detach(), best["zero"])
-                    best["frac"] = torch.where(better[batch.batch][:, None], frac.detach(), best["frac"])
-            if step == steps:
-                break
-            opt.zero_grad()
-            loss.sum().backward()
-            opt.step()
-            sched.step()
-
-    run([u_len, u_ang, u_tau, u_zero], lc.steps, lc.lr, False, lc.anneal_fwhm_q)
-    if pc.enabled and pc.steps > 0:
-        run([u_len, u_ang, u_tau, u_zero, v_pos], pc.steps, pc.lr, True, 0.0)
-    num_free = ties.num_free() + int(refine_size) + int(use_zero)
-    if pc.enabled and pc.steps > 0:
-        num_free = num_free + 3 * batch.num_atoms
-    best["num_free"] = num_free
-    return best
-
-
 def refine_candidates(
     records: list[CrystalRecord],
     data: FitData,
@@ -326,12 +227,18 @@ def refine_candidates(
         torch.set_num_threads(threads)
 
 
+def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: torch.Tensor,
+                     zero: torch.Tensor | None) -> LinearFit:
+    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero)
+
+
 def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, refine_size: bool,
             config: RefineConfig) -> RefineResult:
     torch.manual_seed(config.seed)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    batch = batch_from_records(records)
+    tpls = [symmetric_template(r, config.symprec_angstrom) for r in records]
+    batch = batch_from_records([t.primitive_record() for t in tpls])
     bsz = batch.num_crystals
     n_bg = data.basis.shape[1]
     tau_all = torch.full((bsz,), float(size_angstrom), dtype=torch.float64)
@@ -349,66 +256,81 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     scanned = batch.with_(lattice=batch.lattice * s_best[:, None, None])
     scan_fit = _exact(scanned, data, tau_all, None)
     order = torch.argsort(scan_fit.chi2)
-    top = order[: min(config.top_k, bsz)]
-    if top.numel():  # finer scan around the coarse optimum of the best candidates
+    top = order[: min(max(config.top_k, sc.fine_scan_candidates), bsz)]
+    if top.numel():  # finer scan around the coarse optimum (χ² is sharp in the cell: a coarse step can hide
+        # the right candidate behind a wrong one that happened to sit nearer a grid point)
         fine = torch.linspace(1.0 - step, 1.0 + step, 9, dtype=torch.float64)
         s_fine, _ = volume_scan(scanned.select(top), data, float(size_angstrom), fine, config.scan_chunk,
                                 sc.min_relative_intensity, scan_broadening(data, float(size_angstrom), step / 4))
-        lat = scanned.lattice.clone()
-        lat[top] = lat[top] * s_fine[:, None, None]
-        fine_batch = scanned.with_(lattice=lat)
-        fine_fit = _exact(fine_batch, data, tau_all, None)
-        keep = fine_fit.chi2 < scan_fit.chi2
-        scanned = scanned.with_(lattice=torch.where(keep[:, None, None], lat, scanned.lattice))
-        scan_fit = _exact(scanned, data, tau_all, None)
+        s_try = s_best.clone()
+        s_try[top] = s_best[top] * s_fine
+        fine_fit = _exact(batch.with_(lattice=batch.lattice * s_try[:, None, None]), data, tau_all, None)
+        s_best = torch.where(fine_fit.chi2 < scan_fit.chi2, s_try, s_best)
+        scan_fit = _exact(batch.with_(lattice=batch.lattice * s_best[:, None, None]), data, tau_all, None)
     times["scan"] = time.perf_counter() - t1
 
     # choose per candidate among start and scan
     use_scan = scan_fit.chi2 < start_fit.chi2
-    lattice = torch.where(use_scan[:, None, None], scanned.lattice, batch.lattice)
-    frac = batch.frac.clone()
+    tpls = [t.scaled(float(s)) if bool(u) else t for t, s, u in zip(tpls, s_best, use_scan)]
+    chi2 = torch.minimum(scan_fit.chi2, start_fit.chi2)
     tau = tau_all.clone()
     zero = torch.zeros(bsz, dtype=torch.float64)
     stage = ["scan" if bool(u) else "start" for u in use_scan]
     num_params = torch.full((bsz,), base_params, dtype=torch.long)
 
     t2 = time.perf_counter()
-    top = torch.argsort(torch.minimum(scan_fit.chi2, start_fit.chi2))[: min(config.top_k, bsz)]
+    top = torch.argsort(chi2)[: min(config.top_k, bsz)]
     if top.numel() and (config.lattice.steps > 0 or config.positions.steps > 0):
         reps = max(config.restarts, 1)
         idx = top.repeat_interleave(reps)
-        sub = batch.with_(lattice=lattice).select(idx)
         dev = torch.device(config.device)
-        best = gradient_refine(sub.to(dev), data.to(dev), tau[idx].to(dev), refine_size, config)
+        sym = SymmetricBatch.from_templates([tpls[i] for i in idx.tolist()], device=dev)
+        best = gradient_refine(sym, data.to(dev), tau[idx].to(dev), refine_size, config)
+        refined = sym.updated_templates(best["cell"], best["d"], best["b_orbit"])
         best = {k: v.cpu() for k, v in best.items()}
         loss = best["loss"].view(-1, reps)
-        pick = loss.argmin(dim=1) + torch.arange(top.numel()) * reps
-        cand = sub.select(pick).with_(lattice=lattice_from_parameters(best["cell"][pick]))
-        off = sub.atom_offsets
-        cand = cand.with_(frac=torch.cat([best["frac"][int(off[j]):int(off[j + 1])] for j in pick.tolist()]))
-        ref_fit = _exact(cand, data, best["tau"][pick], best["zero"][pick] if data.has_two_theta else None)
-        cur = _exact(batch.with_(lattice=lattice).select(top), data, tau[top], None)
-        b_off = batch.atom_offsets
-        c_off = cand.atom_offsets
+        pick = (loss.argmin(dim=1) + torch.arange(top.numel()) * reps).tolist()
+        cand = [refined[j] for j in pick]
+        ref_fit = _exact_templates(cand, data, best["tau"][pick], best["zero"][pick] if data.has_two_theta else None)
         for j, b in enumerate(top.tolist()):
-            if float(ref_fit.chi2[j]) < float(cur.chi2[j]):
-                lattice[b] = cand.lattice[j]
-                frac[int(b_off[b]):int(b_off[b + 1])] = cand.frac[int(c_off[j]):int(c_off[j + 1])]
+            if float(ref_fit.chi2[j]) < float(chi2[b]):
+                tpls[b] = cand[j]
+                chi2[b] = ref_fit.chi2[j]
                 tau[b], zero[b] = best["tau"][pick[j]], best["zero"][pick[j]]
                 num_params[b] = base_params + int(best["num_free"][pick[j]])
                 stage[b] = "refined"
     times["refine"] = time.perf_counter() - t2
 
-    final = batch.with_(lattice=lattice, frac=frac)
-    final_fit = _exact(final, data, tau, zero if data.has_two_theta else None)
+    t3 = time.perf_counter()
+    use_zero = data.has_two_theta and config.zero_window_deg > 0
+    pos = config.positions
+
+    def n_model(t: SymmetricTemplate) -> int:
+        return model_parameters(t, base_params, refine_size, use_zero, pos.enabled, pos.enabled and pos.refine_b)
+
+    promoted = [0] * bsz
+    if config.promote.enabled and top.numel():
+        from pxrdsolve.solve.promote import promote_symmetry
+
+        promoted = promote_symmetry(tpls, top.tolist(), data, tau, zero if data.has_two_theta else None, chi2,
+                                    config.promote, _exact_templates, n_model)
+        for b, old in enumerate(promoted):
+            if old:
+                num_params[b] = n_model(tpls[b])
+    times["promote"] = time.perf_counter() - t3
+
+    final_fit = _exact_templates(tpls, data, tau, zero if data.has_two_theta else None)
     after = fit_metrics(data, final_fit, num_params)
-    off = final.atom_offsets
+    model_params = np.array([n_model(t) for t in tpls])
+    after["model_params"] = model_params.astype(float)
+    after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points)
+    recs = [t.primitive_record() for t in tpls]
     times["total"] = time.perf_counter() - t0
     return RefineResult(
-        lattice=lattice.numpy(), frac=[frac[int(off[b]):int(off[b + 1])].numpy() for b in range(bsz)],
+        lattice=np.stack([r.lattice for r in recs]), frac=[r.frac for r in recs],
         size_angstrom=tau.numpy(), zero_shift_deg=zero.numpy(), scale=final_fit.scale.numpy(),
         background_coeffs=final_fit.background_coeffs.numpy(), metrics_before=before, metrics_after=after,
         num_params=num_params.numpy(), calculated=final_fit.calculated.numpy(),
         background=final_fit.background.numpy(), stage=tuple(stage), refined_indices=tuple(top.tolist()),
-        seconds=times,
+        seconds=times, templates=tuple(tpls), promoted=tuple(promoted),
     )

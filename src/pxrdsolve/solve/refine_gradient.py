@@ -1,0 +1,167 @@
+"""The gradient stage of the refinement: Adam on the symmetry-constrained parameters of many candidates at once.
+
+Parameters per candidate (see :class:`~pxrdsolve.structure.model.SymmetricBatch`): the conventional cell
+tied by crystal system (windows ±``length_window`` relative, ±``angle_window_deg``), size τ (Å, log, when
+refined), zero shift (2θ degrees, 2θ data only), and in the second stage the free coordinates of every
+Wyckoff orbit (each bounded to ±``max_displacement_angstrom`` along its free directions) and one isotropic
+B per orbit (Å², bounded to ``b_bounds_angstrom2``).  Scale and background stay linear (solved in closed
+form at every step).  Reflections are enumerated once; reflections whose Q coincide for every cell the
+crystal system allows are summed into peak groups, so that |F|² of a group carries the gradient of every
+coordinate.  The profile is widened at first (annealing) so that lattice offsets larger than a peak width
+still converge.  The best state seen per candidate (R_wp², without annealing) is returned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
+from pxrdsolve.diffraction.structure_factors import structure_factor_squared
+from pxrdsolve.solve.objective import FitData, linear_fit, peak_fwhm_q, peak_groups_sum, render_sticks, stick_pad
+from pxrdsolve.structure.cell import apply_offsets
+from pxrdsolve.structure.model import SymmetricBatch
+
+
+def peak_groups(sym: SymmetricBatch, q_max: float, gen: torch.Generator):
+    """Reflections to ``q_max`` and their groups of identical Q for every cell the crystal systems allow:
+    (hkl, crystal index, group per reflection, a representative reflection per group, number of groups)."""
+    lattice = sym.lattice(sym.cell0)
+    refl = enumerate_reflections(lattice, q_max)
+    hkl, cidx = refl.hkl, refl.crystal_index
+    keys = [cidx]
+    for trial in range(3):
+        if trial == 0:
+            lat = lattice
+        else:
+            u = torch.randn(sym.num_crystals, 3, generator=gen, dtype=torch.float64) * 0.5
+            v = torch.randn(sym.num_crystals, 3, generator=gen, dtype=torch.float64) * 0.5
+            lat = sym.lattice(apply_offsets(sym.cell0, sym.ties, u, v, 0.1, 3.0))
+        keys.append(torch.round(q_of_hkl(lat, hkl, cidx) * 1e7).long())
+    _, group = torch.unique(torch.stack(keys, 1), dim=0, return_inverse=True)
+    num = int(group.max()) + 1 if group.numel() else 0
+    rep = torch.zeros(num, dtype=torch.long).scatter_(0, group, torch.arange(group.numel()))
+    return hkl, cidx, group, rep, num
+
+
+def _atanh(x: torch.Tensor) -> torch.Tensor:
+    return torch.atanh(x.clamp(-0.95, 0.95))
+
+
+def _logit(p: torch.Tensor) -> torch.Tensor:
+    p = p.clamp(1e-3, 1 - 1e-3)
+    return torch.log(p / (1 - p))
+
+
+def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refine_size: bool, config
+                    ) -> dict[str, torch.Tensor]:
+    """Adam refinement of every crystal of ``sym`` (already replicated for restarts; ``config`` a
+    :class:`~pxrdsolve.solve.refine.RefineConfig`).  Returns the best state seen per crystal:
+    ``cell`` (B, 6) conventional, ``d`` (O, 3) orbit displacements (fractional, along the free basis),
+    ``b_orbit`` (O,) Å², ``tau`` (B,), ``zero`` (B,), ``loss`` (B,) R_wp² with frozen reflections,
+    ``num_free`` (B,) refined parameters."""
+    lc, pc = config.lattice, config.positions
+    gen = torch.Generator().manual_seed(config.seed)
+    bsz = sym.num_crystals
+    p0 = sym.cell0
+    q_max = (data.q_range[1] + stick_pad(data, tau0)) / (1.0 - lc.length_window) * 1.05
+    hkl, cidx, group, rep, n_peaks = peak_groups(sym, q_max, gen)
+    peak_crystal = cidx[rep]
+    lat0 = sym.lattice(p0)
+    with torch.no_grad():
+        f2_frozen = 2.0 * structure_factor_squared(sym.crystal_batch(), hkl, cidx, q_of_hkl(lat0, hkl, cidx))
+    restart = torch.arange(bsz) % max(config.restarts, 1) > 0
+    jit = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * config.restart_jitter * restart[:, None]
+    u_len = _atanh(jit / lc.length_window).requires_grad_(True)
+    jit_a = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * restart[:, None]
+    u_ang = _atanh(jit_a / lc.angle_window_deg).requires_grad_(True)
+    lo, hi = (math.log(v) for v in config.size_bounds_angstrom)
+    log_tau0 = tau0.log().clamp(lo, hi)
+    u_tau = (log_tau0 + 0.15 * torch.randn(bsz, generator=gen, dtype=torch.float64) * restart * refine_size)
+    u_tau = u_tau.requires_grad_(refine_size)
+    use_zero = data.has_two_theta and config.zero_window_deg > 0
+    u_zero = torch.zeros(bsz, dtype=torch.float64, requires_grad=use_zero)
+    move = pc.enabled and pc.steps > 0
+    v_pos = torch.zeros(sym.num_orbits, 3, dtype=torch.float64, requires_grad=True)
+    b_lo, b_hi = pc.b_bounds_angstrom2
+    b_start = sym.orbit_b_iso.clamp(b_lo, b_hi)
+    v_b = _logit((b_start - b_lo) / (b_hi - b_lo)).requires_grad_(True)
+    refine_b = move and pc.refine_b
+    disp_frac = pc.max_displacement_angstrom / sym.orbit_length_angstrom  # (O,) Å → fractional
+    den = (data.weight * data.intensity**2).sum()
+    orbit_b = sym.orbit_crystal
+    best = {"loss": torch.full((bsz,), math.inf, dtype=torch.float64), "cell": p0.clone(),
+            "d": torch.zeros(sym.num_orbits, 3, dtype=torch.float64), "b_orbit": sym.orbit_b_iso.clone(),
+            "tau": tau0.clone(), "zero": torch.zeros(bsz, dtype=torch.float64)}
+
+    def state(move_atoms: bool):
+        cell = apply_offsets(p0, sym.ties, u_len, u_ang, lc.length_window, lc.angle_window_deg)
+        tau = torch.exp(u_tau.clamp(lo, hi)) if refine_size else tau0
+        zero = config.zero_window_deg * torch.tanh(u_zero) if use_zero else None
+        d = disp_frac[:, None] * torch.tanh(v_pos) if move_atoms else None
+        b = b_lo + (b_hi - b_lo) * torch.sigmoid(v_b) if (move_atoms and refine_b) else None
+        return cell, tau, zero, d, b
+
+    # Steps of the cell (and zero shift) follow the peak width: a relative length step of at most
+    # ~0.35 relative FWHM at the top of the fit range (nanocrystals: the configured lr; sharp bulk or
+    # synchrotron peaks: much smaller), ending at ~¼ of it.  Size, coordinates and B keep the lr.
+    fwhm = peak_fwhm_q(data, float(tau0.max()))
+
+    def cell_lr(lr: float, anneal: float) -> float:
+        return min(lr, 0.35 * math.hypot(fwhm, anneal) / data.q_range[1] / lc.length_window)
+
+    fine_lr = 0.25 * fwhm / data.q_range[1] / lc.length_window
+
+    def run(steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
+        cell_params = [u_len, u_ang] + ([u_zero] if use_zero else [])
+        groups = [{"params": cell_params, "lr": cell_lr(lr, anneal)}]
+        if refine_size:  # log size: its step does not depend on the peak width
+            groups.append({"params": [u_tau], "lr": lr})
+        if move_atoms:
+            groups.append({"params": [v_pos], "lr": lr})
+            if refine_b:
+                groups.append({"params": [v_b], "lr": lr})
+        opt = torch.optim.Adam(groups, lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=min(lr / 20, fine_lr))
+        for step in range(steps + 1):
+            extra = anneal * max(0.0, 1.0 - 2.0 * step / max(steps, 1))
+            cell, tau, zero, d, b = state(move_atoms)
+            lat = sym.lattice(cell)
+            q_r = q_of_hkl(lat, hkl, cidx)
+            if move_atoms:
+                f2 = 2.0 * structure_factor_squared(sym.crystal_batch(cell, d, b), hkl, cidx, q_r)
+            else:
+                f2 = f2_frozen
+            prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
+                                 tau, zero, extra_fwhm_q=extra)
+            loss = linear_fit(data, prof).chi2 / den
+            if extra == 0.0:
+                with torch.no_grad():
+                    better = loss.detach() < best["loss"]
+                    best["loss"] = torch.where(better, loss.detach(), best["loss"])
+                    best["cell"] = torch.where(better[:, None], cell.detach(), best["cell"])
+                    best["tau"] = torch.where(better, tau.detach(), best["tau"])
+                    if zero is not None:
+                        best["zero"] = torch.where(better, zero.detach(), best["zero"])
+                    if d is not None:
+                        best["d"] = torch.where(better[orbit_b][:, None], d.detach(), best["d"])
+                    if b is not None:
+                        best["b_orbit"] = torch.where(better[orbit_b], b.detach(), best["b_orbit"])
+            if step == steps:
+                break
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step()
+            sched.step()
+
+    run(lc.steps, lc.lr, False, lc.anneal_fwhm_q)
+    if move:
+        run(pc.steps, pc.lr, True, 0.0)
+    num_free = sym.ties.num_free() + int(refine_size) + int(use_zero)
+    if move:
+        num_free = num_free + sym.num_free_coordinates()
+        if refine_b:
+            num_free = num_free + sym.num_orbits_per_crystal()
+    best["num_free"] = num_free
+    return best

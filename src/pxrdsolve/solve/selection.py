@@ -1,0 +1,51 @@
+"""Model selection between candidate structures of different complexity.
+
+A low-symmetry supercell with dozens of free coordinates always fits a pattern a little better than the
+right high-symmetry structure: it fits the noise.  Rietveld practice prefers the simpler model unless the
+complex one is *significantly* better (Hamilton's R-ratio test).  We use the Bayesian information
+criterion with the noise variance scaled by the best fit's reduced χ²:
+
+    score_b = χ²_b + s² · P_b · ln N,    s² = min_b χ²_b / (N − P_b),
+
+with N the fitted points and P_b the parameters of candidate b's *structure model* (cell by crystal
+system, free Wyckoff coordinates, one B per orbit, size, zero shift, scale and background; see
+:func:`model_parameters`) whether or not every one was refined.  For inverse-variance weights s² is the
+best GOF (1 for a perfect model); for unit weights it estimates the noise variance per point.
+Candidates are ranked by ``score`` and a higher space group is accepted when it lowers it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pxrdsolve.structure.template import SymmetricTemplate
+
+_CELL_PARAMS = {"cubic": 1, "tetragonal": 2, "trigonal": 2, "hexagonal": 2, "orthorhombic": 3,
+                "monoclinic": 4, "triclinic": 6}
+
+
+def model_parameters(t: SymmetricTemplate, base: int, refine_size: bool, refine_zero: bool,
+                     positions: bool = True, b_iso: bool = True) -> int:
+    """Parameters of the structure model of ``t`` plus ``base`` (scale, background) and size/zero."""
+    n = base + _CELL_PARAMS[t.crystal_system] + int(refine_size) + int(refine_zero)
+    if positions:
+        n += t.num_free_coordinates
+    if b_iso:
+        n += len(t.orbits)
+    return n
+
+
+def noise_scale(chi2: np.ndarray, n_params: np.ndarray, n_points: int) -> float:
+    """s² = min χ²/(N − P) over candidates (> 0)."""
+    dof = np.maximum(n_points - np.asarray(n_params, float), 1.0)
+    ratio = np.asarray(chi2, float) / dof
+    ratio = ratio[np.isfinite(ratio)]
+    return float(max(ratio.min() if ratio.size else 1.0, 1e-300))
+
+
+def penalised_chi2(chi2: np.ndarray, n_params: np.ndarray, n_points: int, scale: float | None = None) -> np.ndarray:
+    """score = χ² + s² · P · ln N per candidate (see module docstring)."""
+    s2 = noise_scale(chi2, n_params, n_points) if scale is None else scale
+    return np.asarray(chi2, float) + s2 * np.asarray(n_params, float) * math.log(max(n_points, 2))
