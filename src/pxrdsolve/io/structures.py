@@ -12,12 +12,14 @@ import csv
 import sys
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from pxrdsolve.crystal import CrystalRecord
 from pxrdsolve.errors import InputError
+from pxrdsolve.io.cif_fast import parse_cif_fast
 
 CIF_SUFFIXES = (".cif", ".mcif")
 DEFAULT_MAX_ATOMS = 500
@@ -100,9 +102,6 @@ def check_cell(structure) -> None:
 
 def structure_to_record(structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> CrystalRecord:
     """A pymatgen ``Structure`` as a :class:`CrystalRecord` (one atom per species of each site)."""
-    from pxrdsolve.diffraction.form_factors import check_elements
-    from pxrdsolve.elements import UnknownElementError
-
     z, frac, occ, b_iso = [], [], [], []
     for site in structure:
         for sp, o in site.species.items():
@@ -113,30 +112,64 @@ def structure_to_record(structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> Crysta
             frac.append(site.frac_coords)
             occ.append(float(o))
             b_iso.append(float(site.properties.get("b_iso", 0.0) or 0.0) if site.properties else 0.0)
-    if not z:
+    return record_from_arrays(np.asarray(structure.lattice.matrix, dtype=float), frac, z, occ, b_iso, max_atoms)
+
+
+def record_from_arrays(lattice: np.ndarray, frac, z, occ, b_iso=None, max_atoms: int = DEFAULT_MAX_ATOMS
+                       ) -> CrystalRecord:
+    """A :class:`CrystalRecord` from a lattice (Å, rows a, b, c) and per-atom arrays, after the checks
+    every structure passes: atoms present and at most ``max_atoms``, finite cell with a volume of at
+    least 10⁻³ Å³, finite coordinates, elements with X-ray form factors."""
+    if not len(z):
         raise StructureError("no atoms")
     if len(z) > max_atoms:
         raise StructureError(f"too many atoms ({len(z)} > {max_atoms})")
-    lattice = np.asarray(structure.lattice.matrix, dtype=float)
+    lattice = np.asarray(lattice, dtype=float)
     vol = abs(float(np.linalg.det(lattice)))
     if not np.isfinite(lattice).all() or vol < 1e-3:
         raise StructureError(f"degenerate cell (volume {vol:.3g} Å³)")
-    frac_a = np.asarray(frac, dtype=float)
+    frac_a = np.asarray(frac, dtype=float).reshape(-1, 3)
     if not np.isfinite(frac_a).all():
         raise StructureError("non-finite coordinates")
+    z_a = np.asarray(z)
+    bad = _unknown_elements(z_a)
+    if bad:
+        raise StructureError(bad)
+    b = np.zeros(len(z_a)) if b_iso is None else np.asarray(b_iso, dtype=float)
+    return CrystalRecord(lattice, frac_a, z_a, np.asarray(occ, dtype=float), b)
+
+
+def _unknown_elements(z: np.ndarray) -> str | None:
+    """The :class:`~pxrdsolve.elements.UnknownElementError` message for atomic numbers without form
+    factors, or ``None`` (numpy only, so that parsing workers never run torch)."""
+    known = _known_z()
+    if ((z >= 1) & (z <= 118)).all() and known[z].all():
+        return None
     import torch
+
+    from pxrdsolve.diffraction.form_factors import check_elements
+    from pxrdsolve.elements import UnknownElementError
 
     try:
         check_elements(torch.as_tensor(z))
     except UnknownElementError as exc:
-        raise StructureError(str(exc)) from None
-    return CrystalRecord(lattice, frac_a, np.asarray(z), np.asarray(occ), np.asarray(b_iso))
+        return str(exc)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _known_z() -> np.ndarray:
+    from pxrdsolve.diffraction.form_factors import _table
+
+    return _table()[1].numpy().copy()
 
 
 def parse_item(item: StructureItem, cell: str = "as-is", max_atoms: int = DEFAULT_MAX_ATOMS) -> ParsedStructure:
     """Parse one item; raises :class:`StructureError` naming the reason.
 
     ``cell``: ``as-is``, ``conventional`` or ``primitive`` (spglib standard cells, symprec 0.01).
+    Plain CIFs are read by :func:`~pxrdsolve.io.cif_fast.parse_cif_fast` (the same atoms as pymatgen,
+    bit for bit); the others, and every non-as-is cell, go through pymatgen.
     """
     if item.cif_text is None:
         try:
@@ -147,12 +180,44 @@ def parse_item(item: StructureItem, cell: str = "as-is", max_atoms: int = DEFAUL
         text = item.cif_text
     if not text.strip():
         raise StructureError("empty CIF")
-    structure = _parse_cif(text)
+    fast = parse_cif_fast(text)
+    if fast is not None and _plain_cell(fast[0]):
+        lattice, frac, z, occ, formula = fast
+        if cell == "as-is":
+            return ParsedStructure(item, record_from_arrays(lattice, frac, z, occ, None, max_atoms), formula, text)
+        structure = _structure_from_arrays(lattice, frac, z, occ)
+    else:
+        structure = _parse_cif(text)
     check_cell(structure)
     if cell != "as-is":
         structure = _standardise(structure, cell)
     record = structure_to_record(structure, max_atoms)
     return ParsedStructure(item, record, structure.composition.reduced_formula, text)
+
+
+def _structure_from_arrays(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray, occ: np.ndarray):
+    """The pymatgen ``Structure`` of fast-parsed arrays: consecutive atoms at the same position are one
+    (disordered) site, as :func:`~pxrdsolve.io.cif_fast.parse_cif_fast` lists them."""
+    from pymatgen.core import Element, Lattice, Structure
+
+    species: list[dict] = []
+    coords: list[np.ndarray] = []
+    for i in range(len(z)):
+        if coords and np.array_equal(frac[i], coords[-1]) and Element.from_Z(int(z[i])) not in species[-1]:
+            species[-1][Element.from_Z(int(z[i]))] = float(occ[i])
+        else:
+            species.append({Element.from_Z(int(z[i])): float(occ[i])})
+            coords.append(frac[i])
+    return Structure(Lattice(lattice), species, coords)
+
+
+def _plain_cell(lattice: np.ndarray) -> bool:
+    """A finite cell that pymatgen accepts (every d₁₀₀, d₀₁₀, d₀₀₁ ≥ 0.01 Å) with a volume above
+    10⁻³ Å³; other cells take the pymatgen path, so that their error messages stay the same."""
+    if not np.isfinite(lattice).all() or not abs(float(np.linalg.det(lattice))) > 1e-3:
+        return False
+    d = 1.0 / np.linalg.norm(np.linalg.inv(lattice).T, axis=1)
+    return bool((d >= 0.01).all())
 
 
 def _parse_cif(text: str):
