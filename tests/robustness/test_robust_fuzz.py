@@ -265,8 +265,18 @@ def test_parse_item_on_mutated_cifs(cif: str, cell: str) -> None:
             event("StructureError")
             return
     event("parsed")
+    check_parsed(parsed)
+
+
+def check_parsed(parsed) -> None:
+    """A parsed structure: finite non-degenerate cell, finite fractional coordinates, known elements."""
     rec = parsed.record
-    assert np.isfinite(rec.lattice).all() and np.isfinite(rec.frac).all() and len(rec.atomic_numbers) >= 1
+    lattice = np.asarray(rec.lattice, float)
+    assert lattice.shape == (3, 3) and np.isfinite(lattice).all() and abs(np.linalg.det(lattice)) > 0
+    frac = np.asarray(rec.frac, float)
+    assert frac.ndim == 2 and frac.shape[1] == 3 and np.isfinite(frac).all()
+    z = np.asarray(rec.atomic_numbers)
+    assert len(z) >= 1 and len(z) == len(frac) and np.all((z >= 1) & (z <= 118))
 
 
 @settings(FUZZ, max_examples=60 * SCALE)
@@ -286,8 +296,15 @@ def test_list_inputs_and_parse_item_on_garbage_files(data: bytes, ext: str) -> N
             assert str(path) in str(exc)
             return
         for item in items[:3]:
-            with contextlib.suppress(StructureError):
-                parse_item(item)
+            assert str(path) in str(item.source), (item.source, path)
+            try:
+                parsed = parse_item(item)
+            except StructureError as exc:
+                assert str(exc).strip() and "\n" not in str(exc).strip()
+                event("StructureError")
+                continue
+            event("parsed")
+            check_parsed(parsed)
 
 
 def _with_cell(value: str, tag: str = "_cell_length_a") -> str:
@@ -331,6 +348,7 @@ def test_inspect_cli_on_mutated_files(tmp_path, name: str, data: bytes) -> None:
     path.write_bytes(data)
     res = CliRunner().invoke(register(), ["inspect", str(path), "--wavelength", "CuKa1"])
     assert res.exit_code == 2, (res.exit_code, res.output[-500:])
-    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)
+    assert "Traceback" not in res.output
+    assert isinstance(res.exception, SystemExit) and res.exception.code == 2, repr(res.exception)
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and name in lines[0], res.stderr
