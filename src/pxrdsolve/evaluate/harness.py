@@ -4,7 +4,13 @@ Materials are taken in file order; ``shard=(i, n)`` takes the i-th of n contiguo
 finished material is written to ``OUT/materials/NNNNN_ID.json`` at once, so a killed job resumes
 where it stopped (``resume=True`` skips finished materials and retries those that failed with an
 unexpected error, e.g. out of memory; a material refused as bad input stays refused) and shards
-written into one folder (or merged with :func:`merge_reports`) give the same report as one process.
+written into one folder (or merged with ``--merge``) give the same report as one process.
+
+Every file records :func:`pxrdsolve.version.code_version`; resuming into, or merging, results of
+another code version is refused unless forced (then the report lists every version it mixes).
+What the solver was told is part of the configuration: the reduced formula always, Z and the size
+τ only with ``z_given``/``size_given``, and the prototype library with the case's own formula
+removed (``library_mode`` ``held-out``), whole (``full``) or both, the full one as a second result.
 """
 
 from __future__ import annotations
@@ -26,13 +32,21 @@ from pxrdsolve.evaluate import metrics as m
 from pxrdsolve.evaluate.targets import Target
 from pxrdsolve.interrupt import Interrupted, StopFlag
 from pxrdsolve.io.atomic import write_text_atomic
+from pxrdsolve.version import code_version, same_code
 
 TOP_K = 10
+LIBRARY_MODES = ("held-out", "full", "both")
+VARIANT_KEYS = ("rwp2_best10_after", "rwp2_best10_before", "rwp2_top1_after", "match_top1_standard",
+                "match_top10_standard", "match_top1_strict", "match_top10_strict", "match_rms_standard",
+                "match_source")
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """What an evaluation run does: target source, size, seed, solver settings, baselines."""
+    """What an evaluation run does: target source, size, seed, solver settings, baselines, and what
+    the solver is told: ``z_given``/``size_given`` (False: ``auto``, as a user who does not know them),
+    ``library_mode`` (``held-out``: templates of the case's own formula removed; ``full``; ``both``).
+    ``realistic``: number of measured-like cases (None: the source's own targets)."""
 
     source: str
     size: float | str = 10.0
@@ -42,9 +56,21 @@ class EvaluateConfig:
     solve: dict[str, Any] = field(default_factory=dict)
     baselines: tuple[str, ...] = ("library-only",)
     input_sha256: dict[str, str | None] = field(default_factory=dict)  # test CSV / manifest, library
+    z_given: bool = False
+    size_given: bool = False
+    library_mode: str = "held-out"
+    realistic: int | None = None
+    realistic_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def told(self) -> dict[str, str]:
+        """What the solver was given, in words (every report states it)."""
+        return {"formula": "reduced formula", "z": "given (reference)" if self.z_given else "auto",
+                "size": "given (target τ)" if self.size_given else "auto",
+                "library": {"held-out": "own formula held out", "full": "full",
+                            "both": "own formula held out (full library reported beside)"}[self.library_mode]}
 
 
 def _structures(records) -> list:
@@ -125,17 +151,29 @@ def run_evaluate(
     resume: bool = False,
     progress: Callable[..., None] | None = None,
     baseline_fns: dict[str, Callable[[Target], Any]] | None = None,
+    force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Evaluate targets [shard block]; returns the per-material records written in this run."""
+    """Evaluate targets [shard block]; returns the per-material records written in this run.
+    ``baseline_fns``: name → solver run on the same target, stored as ``baseline_<name>`` (a name
+    starting with ``variant:`` is stored under the rest of the name, e.g. ``full_library``)."""
     from pxrdsolve.simulation.run import shard_range
 
     out = Path(out_dir)
     mat_dir = out / "materials"
     mat_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
-    cfg = json.dumps({"evaluate": config.to_json(), "software_version": __version__}, sort_keys=True, default=str)
-    if cfg_path.exists() and resume and cfg_path.read_text() != cfg:
-        raise InputError(f"{out}: holds results of another configuration; use a new -o or drop --resume")
+    version = code_version()
+    cfg_obj = {"evaluate": config.to_json(), "software_version": __version__, "code_version": version}
+    cfg = json.dumps(cfg_obj, sort_keys=True, default=str)
+    if cfg_path.exists() and resume:
+        old = _read_config(cfg_path)
+        if json.dumps(old.get("evaluate"), sort_keys=True, default=str) != json.dumps(
+                json.loads(json.dumps(config.to_json(), default=str)), sort_keys=True):
+            raise InputError(f"{out}: holds results of another configuration; use a new -o or drop --resume")
+        if not same_code(old.get("code_version")) and not force:
+            was = old.get("code_version") or old.get("software_version")
+            raise InputError(f"{out}: holds results of pxrdsolve {was}, this is {version}; use a new -o, "
+                             "or --force to mix versions")
     if not cfg_path.exists() or not resume:
         write_text_atomic(cfg_path, cfg)
     lo, hi = shard_range(len(targets), shard)
@@ -176,23 +214,63 @@ def _evaluate_one(i, targets, labels, mat_dir: Path, solve_fn, baseline_fns, res
         record = score(target, result.ranked, seconds)
         record["seconds"]["score"] = time.perf_counter() - t2
         record["verdict"] = getattr(getattr(result, "verdict", None), "label", None)
+        record.update(_info_fields(getattr(target, "info", None)))
         for name, fn in (baseline_fns or {}).items():
             tb = time.perf_counter()
-            base = score(target, fn(target).ranked, {})
-            record[f"baseline_{name}"] = {k: base.get(k) for k in (
-                "rwp2_best10_after", "rwp2_best10_before", "match_top1_standard", "match_top10_standard",
-                "match_top1_strict", "match_top10_strict")}
-            record[f"baseline_{name}"]["seconds"] = time.perf_counter() - tb
+            res = fn(target)
+            base = score(target, res.ranked, {})
+            key = name[len("variant:"):] if name.startswith("variant:") else f"baseline_{name}"
+            record[key] = {k: base.get(k) for k in VARIANT_KEYS}
+            record[key]["verdict"] = getattr(getattr(res, "verdict", None), "label", None)
+            record[key]["seconds"] = time.perf_counter() - tb
     except InputError as exc:
         record = {"index": i, "id": labels[i], "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one material must not stop a batch run
         record = {"index": i, "id": labels[i], "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc(limit=5)}
+    record["code_version"] = code_version()
     record["peak_rss_mb"] = max(rss0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
     if attempt > 1:
         record["attempt"] = attempt
     write_text_atomic(path, json.dumps(record, default=_json_default, sort_keys=True))
     return record
+
+
+def _info_fields(info: dict[str, Any] | None) -> dict[str, Any]:
+    """What a target records beside its scores (a realistic case: parameters, radiation, τ bin)."""
+    if not info:
+        return {}
+    out = {k: v for k, v in info.items() if k != "params"}
+    if "params" in info:
+        out["realistic"] = info["params"]
+    return out
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{path}: unreadable evaluation config; use a new -o") from None
+    return obj if isinstance(obj, dict) else {}
+
+
+def check_versions(out_dirs: list[str | Path], force: bool = False) -> list[dict[str, Any]]:
+    """The ``config.json`` of each folder, refused (InputError) when they disagree on the configuration
+    or on the code version (the latter unless ``force``)."""
+    configs = []
+    for d in out_dirs:
+        p = Path(d, "config.json")
+        if not p.exists():
+            raise InputError(f"{d}: no config.json (not an evaluate folder, or written before versions were kept)")
+        configs.append(_read_config(p))
+    first = json.dumps(configs[0].get("evaluate"), sort_keys=True, default=str)
+    for d, c in zip(out_dirs, configs):
+        if json.dumps(c.get("evaluate"), sort_keys=True, default=str) != first:
+            raise InputError(f"{d}: evaluated with another configuration than {out_dirs[0]}; merge like with like")
+        if not force and not same_code(c.get("code_version"), configs[0].get("code_version") or "?"):
+            raise InputError(f"{d}: written by pxrdsolve {c.get('code_version') or c.get('software_version')}, "
+                             f"{out_dirs[0]} by {configs[0].get('code_version')}; --force to merge anyway")
+    return configs
 
 
 def _read_record(path: Path) -> dict | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pxrdsolve.evaluate.report_groups import extra_summary, render_groups, render_told
 from pxrdsolve.io.atomic import write_text_atomic
 
 PXRDNET_RWP2 = {10.0: (0.325, 0.283), 100.0: (0.324, 0.261)}
@@ -27,7 +28,8 @@ SYSTEMS = ("cubic", "hexagonal", "trigonal", "tetragonal", "orthorhombic", "mono
 CSV_FIELDS = ("index", "id", "formula", "natoms", "crystal_system", "space_group", "rwp2_best10_before",
               "rwp2_best10_after", "match_top1_standard", "match_top10_standard", "match_top1_strict",
               "match_top10_strict", "match_rms_standard", "match_source", "top1_space_group_correct",
-              "top1_lattice_error", "valid_fraction", "verdict", "solve_seconds", "peak_rss_mb", "error")
+              "top1_lattice_error", "valid_fraction", "verdict", "solve_seconds", "peak_rss_mb", "error",
+              "radiation", "size_bin", "code_version")
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float, int]:
@@ -84,6 +86,7 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, Any]:
                                  "match_top1_standard": _rate([r.get("match_top1_standard") for r in sub])[0],
                                  "match_top10_standard": _rate([r.get("match_top10_standard") for r in sub])[0]}
     summary["by_crystal_system"] = by_system
+    summary.update(extra_summary(records))
     baselines = sorted({k for r in ok for k in r if k.startswith("baseline_")})
     summary["baselines"] = {}
     for b in baselines:
@@ -112,6 +115,7 @@ def render_markdown(summary: dict[str, Any], config: dict[str, Any], machine: st
     w(f"# pxrdsolve evaluation: {config.get('source')}\n\n")
     w(f"Size τ = {size} Å, {summary['n_materials']} materials ({summary['n_errors']} errors), seed "
       f"{config.get('seed')}, library {config.get('library') or 'shipped default'}. Machine: {machine}.\n\n")
+    w(render_told(config, summary))
     w("## Table 1 layout: best-of-10 R_wp² (8192-point evaluation grid) and structure match\n\n")
     w("| metric | pxrdsolve | PXRDNet (paper) | library-only floor (reference §5) |\n|---|---|---|---|\n")
     b, a = summary["rwp2_best10_before"], summary["rwp2_best10_after"]
@@ -156,6 +160,7 @@ def render_markdown(summary: dict[str, Any], config: dict[str, Any], machine: st
     w(", ".join(f"{k}: {v}" for k, v in summary["match_sources"].items()) or "no matches")
     w(f"\n\nVerdicts: {json.dumps(summary['verdicts'])}. Mean seconds by stage: "
       + ", ".join(f"{k} {v:.2f}" for k, v in summary["seconds_by_stage"].items()) + ".\n")
+    w(render_groups(summary))
     return out.getvalue()
 
 
@@ -163,8 +168,10 @@ def write_report(records: list[dict[str, Any]], out_dir: str | Path, config: dic
     """Write report.json, report.md, per_material.csv and plots; returns the summary."""
     out = Path(out_dir)
     summary = aggregate(records)
-    write_text_atomic(out / "report.json", json.dumps({"summary": summary, "config": config, "machine": machine},
-                                                      indent=2, default=str))
+    from pxrdsolve.version import code_version
+
+    write_text_atomic(out / "report.json", json.dumps({"summary": summary, "config": config, "machine": machine,
+                                                       "code_version": code_version()}, indent=2, default=str))
     write_text_atomic(out / "report.md", render_markdown(summary, config, machine))
     buf = io.StringIO()
     wr = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")

@@ -39,6 +39,7 @@ class Target:
     size: float | str
     kind: str  # "pxrdnet" or "measured"
     instrument_fwhm_q: float = 0.0  # Å⁻¹, the known instrument Gaussian (0 = unknown)
+    info: dict[str, Any] | None = None  # recorded with the results (e.g. a realistic case's parameters)
 
 
 def read_csv_rows(path: str | Path, first: int | None = None) -> list[dict[str, str]]:
