@@ -8,33 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import record
+from helpers import record, simulated_pattern
 from pxrdsolve.crystal import batch_from_records
-from pxrdsolve.diffraction.peaks import compute_peaks
-from pxrdsolve.diffraction.radiation import parse_radiation
-from pxrdsolve.patterns.types import MeasuredPattern
-from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, render_sticks
+from pxrdsolve.solve.objective import prepare_fit_data
 from pxrdsolve.solve.refine import LatticeStageConfig, PositionStageConfig, RefineConfig, refine_candidates
 from pxrdsolve.structure.cell import cell_parameters, lattice_from_parameters, ties_for_space_groups
 
 RUTILE_FRAC = [[0, 0, 0], [0.5, 0.5, 0.5], [0.305, 0.305, 0], [0.695, 0.695, 0], [0.805, 0.195, 0.5],
                [0.195, 0.805, 0.5]]
 RUTILE_Z = [22, 22, 8, 8, 8, 8]
-
-
-def simulated_pattern(rec, size_angstrom: float, n: int = 500, q_range=(1.0, 5.5), noise: float = 0.0,
-                      background: float = 0.0, seed: int = 0) -> MeasuredPattern:
-    """A normalised pattern on a uniform Q grid (Å⁻¹), Cu Kα1 only, optional noise and flat background."""
-    rad = parse_radiation("CuKa1")
-    q = np.linspace(*q_range, n)
-    proto = MeasuredPattern(q, np.ones(n), None, rad.wavelength_angstrom, rad, "q", None, "sim")
-    data = prepare_fit_data(proto, ObjectiveConfig(max_points=10**6))
-    peaks = compute_peaks(batch_from_records([rec]), rad.wavelength_angstrom, q_range[1] + 3.0)
-    y = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index, 1,
-                      torch.tensor([size_angstrom], dtype=torch.float64))[0].numpy()
-    y = y / y.max() + background
-    y = y + noise * np.random.default_rng(seed).standard_normal(n)
-    return MeasuredPattern(q, y, None, rad.wavelength_angstrom, rad, "q", None, "sim")
 
 
 FAST = RefineConfig(top_k=4, restarts=2, lattice=LatticeStageConfig(steps=40),
