@@ -170,7 +170,7 @@ def run_evaluate(
         if json.dumps(old.get("evaluate"), sort_keys=True, default=str) != json.dumps(
                 json.loads(json.dumps(config.to_json(), default=str)), sort_keys=True):
             raise InputError(f"{out}: holds results of another configuration; use a new -o or drop --resume")
-        if not same_code(old.get("code_version")) and not force:
+        if not same_code(old.get("code_version"), version) and not force:
             was = old.get("code_version") or old.get("software_version")
             raise InputError(f"{out}: holds results of pxrdsolve {was}, this is {version}; use a new -o, "
                              "or --force to mix versions")
