@@ -106,6 +106,11 @@ def write_results_h5(result, path: Path) -> None:
         g["background_coeffs"] = ref.background_coeffs
         g["num_params"] = ref.num_params
         g["stage"] = np.array(ref.stage, dtype=object).astype(str_dt)
+        if ref.templates:  # each candidate in its space group: the same model the CIFs are written from
+            g["space_group_number"] = np.array([t.number for t in ref.templates], dtype=np.int16)
+            g["space_group"] = np.array([t.symbol for t in ref.templates], dtype=object).astype(str_dt)
+            g["cell_conventional"] = np.stack([t.cell for t in ref.templates])  # a, b, c Å; α, β, γ degrees
+            g["z"] = np.array([t.formula_units() for t in ref.templates], dtype=np.int16)
         for name, values in ref.metrics_before.items():
             g[f"metrics_before/{name}"] = values
         for name, values in ref.metrics_after.items():
