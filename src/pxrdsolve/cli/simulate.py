@@ -36,6 +36,11 @@ def simulate(
     resume: t.Resume = False,
     device: t.Device = "cpu",
     batch_size: t.BatchSize = 256,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help="CIF-parsing processes running ahead of "
+                                                "the simulator; 0 = parse in this process [default: one per "
+                                                "CPU core]. The output does not depend on it.")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads of the simulator (CPU). The output "
+                                         "does not depend on it.")] = 1,
     quiet: t.Quiet = False,
     json_out: t.Json = False,
 ) -> None:
@@ -69,7 +74,7 @@ def simulate(
     shard_t = parse_shard(shard)
     with progress_bar(None, "simulate", quiet) as advance:
         result = run_simulate([str(p) for p in inputs], output, config, shard_t, resume, batch_size, device,
-                              output_format, advance)
+                              output_format, advance, workers, threads)
     if result.batch_size != batch_size:
         console.print(f"resumed with the interrupted run's --batch-size {result.batch_size} (not {batch_size}), "
                       "so the output equals an uninterrupted run bit for bit")

@@ -157,6 +157,15 @@ def _unknown_elements(z: np.ndarray) -> str | None:
     return None
 
 
+def warm_up() -> None:
+    """Load the element tables and parser modules (before forking parsing workers)."""
+    from pxrdsolve.io.cif_fast import _electronegativities
+
+    _electronegativities()
+    _known_z()
+    import pymatgen.core  # noqa: F401 - formulas
+
+
 @lru_cache(maxsize=1)
 def _known_z() -> np.ndarray:
     from pxrdsolve.diffraction.form_factors import _table
@@ -213,11 +222,14 @@ def _structure_from_arrays(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray,
 
 def _plain_cell(lattice: np.ndarray) -> bool:
     """A finite cell that pymatgen accepts (every d₁₀₀, d₀₁₀, d₀₀₁ ≥ 0.01 Å) with a volume above
-    10⁻³ Å³; other cells take the pymatgen path, so that their error messages stay the same."""
-    if not np.isfinite(lattice).all() or not abs(float(np.linalg.det(lattice))) > 1e-3:
+    10⁻³ Å³; other cells take the pymatgen path, so that their error messages stay the same.
+    (d of a lattice plane = V / |b × c| etc.; plain 3-vector algebra, as np.linalg is slow on 3 × 3.)"""
+    a, b, c = (np.asarray(v, dtype=float) for v in lattice)
+    cross = (np.cross(b, c), np.cross(c, a), np.cross(a, b))
+    vol = abs(float(a @ cross[0]))
+    if not (np.isfinite(lattice).all() and vol > 1e-3):
         return False
-    d = 1.0 / np.linalg.norm(np.linalg.inv(lattice).T, axis=1)
-    return bool((d >= 0.01).all())
+    return all(vol / float(np.sqrt(x @ x)) >= 0.01 for x in cross)
 
 
 def _parse_cif(text: str):

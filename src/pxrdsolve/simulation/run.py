@@ -21,7 +21,7 @@ from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.errors import InputError
 from pxrdsolve.interrupt import Interrupted, StopFlag
 from pxrdsolve.io.patterns_h5 import PatternWriter
-from pxrdsolve.io.structures import ParsedStructure, StructureError, list_inputs, parse_item
+from pxrdsolve.io.structures import ParsedStructure, StructureError, StructureItem, list_inputs, parse_item
 from pxrdsolve.simulation.config import SimulateConfig
 from pxrdsolve.simulation.render import peak_arrays, profile_layout, render_profiles
 
@@ -119,15 +119,47 @@ def run_simulate(
     device: str = "cpu",
     output_format: str = "h5",
     progress: Callable[..., None] | None = None,
+    workers: int | None = None,
+    threads: int = 1,
 ) -> SimulateResult:
-    """Simulate every structure of ``inputs`` (CIF files, directories, CSVs) into ``output``."""
+    """Simulate every structure of ``inputs`` (CIF files, directories, CSVs) into ``output``.
+
+    ``workers``: CIF-parsing processes running ahead of the simulator (None = one per CPU core, 0 =
+    parse in this process); parsing is deterministic, so the output does not depend on it.
+    ``threads``: torch intra-op threads of the simulator (CPU).  One by default: the batched kernels
+    are many small operations, and on a small or shared machine a second thread waiting at every
+    operation's barrier made them 10-15x slower (measured on 2 shared cores); the output is the
+    same bits for any value.
+    """
     t0 = time.perf_counter()
     dev = _device(device)
     if batch_size < 1:
         raise InputError("--batch-size must be >= 1")
+    if workers is not None and workers < 0:
+        raise InputError("--workers must be >= 0")
+    if threads < 1:
+        raise InputError("--threads must be >= 1")
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run(inputs, output, config, shard, resume, batch_size, dev, output_format, progress, workers, t0)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _run(inputs, output, config: SimulateConfig, shard, resume: bool, batch_size: int, dev, output_format: str,
+         progress, workers: int | None, t0: float) -> SimulateResult:
     items = list_inputs(inputs)
     start, stop = shard_range(len(items), shard)
     items = items[start:stop]
+    q_peaks = config.peak_q_max()
+    with ParsePool(items, batch_size, config, q_peaks, workers) as parsed:  # forked before files are opened
+        return _run_items(items, start, inputs, output, config, shard, resume, batch_size, dev, output_format,
+                          progress, parsed, t0)
+
+
+def _run_items(items, start: int, inputs, output, config: SimulateConfig, shard, resume: bool, batch_size: int, dev,
+               output_format: str, progress, parsed: ParsePool, t0: float) -> SimulateResult:
     cfg_json = {"simulate": config.to_json(), "inputs": list(inputs), "input_sha256": input_hashes(inputs),
                 "shard": list(shard) if shard else None, "n_items": len(items), "first_global_index": start}
     if output_format == "xy":
@@ -143,13 +175,15 @@ def run_simulate(
     failures: list[tuple[str, str]] = []
     n_ok = 0
     lam = config.radiation_obj.wavelength_angstrom
-    q_peaks = config.peak_q_max()
+    parsed.batch_size = batch_size
+    starts = list(range(resumed_from, len(items), batch_size))
     with StopFlag().installed() as stop:
         try:
             if progress:
                 progress(resumed_from, total=len(items))
-            for b0 in range(resumed_from, len(items), batch_size):
-                n_ok += _simulate_batch(items, b0, batch_size, start, config, sink, dev, lam, q_peaks, failures)
+            for b0 in starts:
+                n_ok += _simulate_batch(items, parsed.get(b0, starts), batch_size, b0, start, config, sink, dev, lam,
+                                        failures)
                 if progress:
                     progress(len(items[b0 : b0 + batch_size]))
                 if stop.set and b0 + batch_size < len(items):
@@ -163,25 +197,93 @@ def run_simulate(
                           time.perf_counter() - t0, resumed_from, batch_size)
 
 
-def _simulate_batch(items, b0: int, batch_size: int, start: int, config: SimulateConfig, sink, dev, lam: float,
-                    q_peaks: float, failures: list[tuple[str, str]]) -> int:
-    """Parse, simulate and commit inputs [b0, b0 + batch_size); returns how many were simulated."""
+def parse_checked(item: StructureItem, cell: str, max_atoms: int, q_peaks: float) -> ParsedStructure | tuple[str, str]:
+    """A parsed structure within the reflection budget, or (source, reason) when it cannot be used."""
+    try:
+        p = parse_item(item, cell, max_atoms)
+        check_reflection_budget(p.record.lattice, q_peaks)
+        return p
+    except StructureError as exc:
+        return item.source, str(exc)
+
+
+def _worker_signals() -> None:
+    """Workers leave interrupts to the main process (it stops after the batch) and die on SIGTERM."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _parse_task(args) -> ParsedStructure | tuple[str, str]:
+    return parse_checked(*args)
+
+
+class ParsePool:
+    """Parses the batch after the one being simulated in worker processes (forked, so they start in
+    milliseconds); at most two batches are held.  Falls back to parsing in this process for small jobs,
+    ``workers=0`` or where ``fork`` is unavailable."""
+
+    MIN_ITEMS = 64
+
+    def __init__(self, items: list[StructureItem], batch_size: int, config: SimulateConfig, q_peaks: float,
+                 workers: int | None) -> None:
+        import multiprocessing as mp
+        import os
+
+        self.items, self.batch_size = items, batch_size
+        self.args = (config.effective_cell, config.max_atoms, q_peaks)
+        n = (os.cpu_count() or 1) if workers is None else workers
+        self.pool = None
+        if n > 0 and len(items) >= self.MIN_ITEMS and "fork" in mp.get_all_start_methods():
+            from pxrdsolve.io.structures import warm_up
+
+            warm_up()  # element tables and imports once, before the fork, not once per worker
+            self.pool = mp.get_context("fork").Pool(n, initializer=_worker_signals)
+            self.chunk = max(1, min(64, batch_size // (4 * n)))
+        self.pending: dict[int, object] = {}
+
+    def _submit(self, b0: int) -> None:
+        chunk = self.items[b0 : b0 + self.batch_size]
+        self.pending[b0] = self.pool.map_async(_parse_task, [(it, *self.args) for it in chunk], self.chunk)
+
+    def get(self, b0: int, starts: list[int]) -> list[ParsedStructure | tuple[str, str]]:
+        """Parsed inputs [b0, b0 + batch_size), in order; queues the next batch first."""
+        if self.pool is None:
+            return [parse_checked(it, *self.args) for it in self.items[b0 : b0 + self.batch_size]]
+        if b0 not in self.pending:
+            self._submit(b0)
+        k = starts.index(b0)
+        if k + 1 < len(starts) and starts[k + 1] not in self.pending:
+            self._submit(starts[k + 1])
+        return self.pending.pop(b0).get()
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+def _simulate_batch(items, results, batch_size: int, b0: int, start: int, config: SimulateConfig, sink, dev,
+                    lam: float, failures: list[tuple[str, str]]) -> int:
+    """Simulate and commit the parsed inputs [b0, b0 + batch_size); returns how many were simulated."""
     chunk = items[b0 : b0 + batch_size]
     parsed: list[ParsedStructure] = []
     gidx: list[int] = []
     bad: list[tuple[str, str]] = []
-    for j, item in enumerate(chunk):
-        try:
-            p = parse_item(item, config.effective_cell, config.max_atoms)
-            check_reflection_budget(p.record.lattice, q_peaks)
-            parsed.append(p)
+    for j, res in enumerate(results):
+        if isinstance(res, ParsedStructure):
+            parsed.append(res)
             gidx.append(start + b0 + j)
-        except StructureError as exc:
-            bad.append((item.source, str(exc)))
+        else:
+            bad.append(res)
     rows, peaks_np, profiles = {}, {}, {}
     if parsed:
         batch = batch_from_records([p.record for p in parsed]).to(dev)
-        peaks = compute_peaks(batch, lam, q_peaks, compute_dtype=torch.float32)
+        peaks = compute_peaks(batch, lam, config.peak_q_max(), compute_dtype=torch.float32)
         rows = _structure_rows(parsed)
         peaks_np = peak_arrays(peaks, lam)
         profiles = render_profiles(peaks, config, gidx)
