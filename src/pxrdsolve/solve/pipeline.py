@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -200,8 +200,10 @@ def _user_source(candidates, warnings: list[str]) -> list[Candidate]:
 def run_solve(
     pattern, candidates: list[Candidate], *, size="auto", config: SolveConfig = SolveConfig(),
     inputs: dict[str, Any] | None = None, warnings: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> SolveResult:
-    """Refine, rank and judge given candidates against a read pattern (shared by solve and rank)."""
+    """Refine, rank and judge given candidates against a read pattern (shared by solve and rank);
+    ``progress`` (optional) is told each stage as it starts."""
     from pxrdsolve.solve.objective import prepare_fit_data
 
     warnings = list(warnings or [])
@@ -211,8 +213,12 @@ def run_solve(
     tau, refine_size, mode = _start_size(pattern, size, warnings)
     narrowest = math.hypot(2.7831 / (2.0 * tau if refine_size else tau), config.refine.objective.instrument_fwhm_q)
     data = prepare_fit_data(pattern, config.refine.objective, narrowest_fwhm_q=narrowest)
+    if progress:
+        progress(f"refining {len(candidates)} candidates against {data.n_points} points (start τ = {tau:.1f} Å)")
     refined = refine_candidates([c.record for c in candidates], data, tau, refine_size, config.refine)
     t1 = time.perf_counter()
+    if progress:
+        progress("ranking, merging duplicates and judging")
     ranked = rank_and_merge(candidates, refined, config.rank)
     verdict = decide(ranked, config.verdict)
     t2 = time.perf_counter()
@@ -240,6 +246,7 @@ def solve_pattern(
     library: Any = None,
     checkpoint: Any = None,
     config: SolveConfig = SolveConfig(),
+    progress: Callable[[str], None] | None = None,
 ) -> SolveResult:
     """Solve a structure from a powder pattern (a path or a ``MeasuredPattern``) and a formula.
 
@@ -264,6 +271,8 @@ def solve_pattern(
     from pxrdsolve.solve.candidates_model import model_source
 
     t_model = time.perf_counter()
+    if progress:
+        progress("model candidates (generative model, if a checkpoint is available)")
     model_pool, model_warnings = model_source(
         measured, composition, checkpoint, n_candidates=config.model_candidates, steps=config.model_steps,
         seed=config.refine.seed, device=config.refine.device,
@@ -271,6 +280,8 @@ def solve_pattern(
     warnings += model_warnings
     t_model = time.perf_counter() - t_model
     # --- end model candidate source
+    if progress:
+        progress("prototype candidates from the library")
     pool = (_prototype_source(composition, library, config.max_candidates, sg) + model_pool
             + _user_source(candidates, warnings))
     cell_t = parse_cell(cell)
@@ -286,7 +297,7 @@ def solve_pattern(
               "n_user_candidates": len(candidates or []), "n_model_candidates": len(model_pool),
               "checkpoint": str(checkpoint) if isinstance(checkpoint, (str, Path)) else None,
               "library": str(library) if isinstance(library, (str, Path)) else getattr(library, "path", None)}
-    result = run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings)
+    result = run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings, progress=progress)
     return replace(result, seconds={"candidates": t_cand, "candidates_model": t_model, **result.seconds,
                                     "total": result.seconds["total"] + t_cand})
 
@@ -298,6 +309,7 @@ def rank_candidates(
     size: str | float = "auto",
     wavelength: float | str | None = None,
     config: SolveConfig = SolveConfig(),
+    progress: Callable[[str], None] | None = None,
 ) -> SolveResult:
     """Refine and rank given structures (CIF paths or :class:`Candidate`) against a pattern."""
     warnings: list[str] = []
@@ -305,4 +317,4 @@ def rank_candidates(
     pool = _user_source(list(candidate_paths), warnings)
     inputs = {"pattern": str(getattr(measured, "path", pattern)), "candidates": [str(c) for c in candidate_paths
               if not isinstance(c, Candidate)], "size": size, "wavelength": wavelength}
-    return run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings)
+    return run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings, progress=progress)
