@@ -30,8 +30,8 @@ def run():
 def test_text_output(run):
     result = run(DATA / "cu_lab_header.xy")
     assert result.exit_code == 0, result.output
-    assert result.stdout == ""  # the human-readable report is a log: stdout is for --json only
-    out = result.stderr
+    out = result.stdout  # the report is the command's answer: stdout, so `inspect f > report.txt` keeps it
+    assert result.stderr == ""
     assert "format      xy" in out and "2θ: 10 … 65°" in out
     assert "wavelength  1.54056 Å (CuKa1; from header)" in out
     assert "model grid" in out and "of 512 points measured" in out
@@ -45,6 +45,13 @@ def test_json_and_plot(run, tmp_path):
     assert data["format"] == "xrdml" and data["radiation"] == "1.5406+1.54443A"
     assert data["plot"] == str(png) and png.read_bytes()[:4] == b"\x89PNG"
     assert "wrote" in result.stderr
+
+
+def test_quiet_prints_nothing_and_short_wavelength_flag(run):
+    assert run(DATA / "cu_lab_header.xy", "-q").stdout == ""
+    result = run(DATA / "no_hint.txt", "-w", "MoKa", "--instrument-fwhm", "0.01")
+    assert result.exit_code == 0, result.output
+    assert "wavelength  0.71073 Å" in result.stdout
 
 
 def test_wavelength_and_axis_options(run):

@@ -39,9 +39,26 @@ def _root(
 _registered = False
 
 
+def _flags_without_type_label() -> None:
+    """Help shows ``--json`` rather than ``--json <bool>``: a flag takes no value, so it has no type
+    to show (typer labels every option with its Python type)."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption, "_pxrdsolve_flags", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+    TyperOption._pxrdsolve_flags = True
+
+
 def register() -> typer.Typer:
     """Add the commands to :data:`app` (once) and return it."""
     global _registered
+    _flags_without_type_label()
     if not _registered:
         from pxrdsolve.cli import broaden, evaluate, inspect, library, simulate, train
         from pxrdsolve.cli import solve as solve_cli

@@ -15,7 +15,8 @@ from pxrdsolve.cli.common import emit_json, handle_errors, stderr_console
 def broaden(
     source: Annotated[Path, typer.Argument(help="A pattern HDF5 file from 'simulate', a CIF file, or a "
                                              "two-column pattern (.xy, .xye, .dat, .csv …).")],
-    output: t.Output = Path("broadened.h5"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output HDF5 file; a .xy file for a two-column "
+                                         "pattern input.")] = Path("broadened.h5"),
     size: t.Sizes = ["inf"],  # noqa: B006
     grid: Annotated[str | None, typer.Option("--grid", "-g", help="New grid (pxrdnet, q:MIN:MAX:N, "
                                              "2theta:MIN:MAX:STEP) [default: the file's grid].")] = None,

@@ -62,6 +62,7 @@ def inspect(
     wavelength: Annotated[
         str | None,
         typer.Option(
+            "--wavelength", "-w",
             help="Wavelength in Å (e.g. 1.5406) or a line name (CuKa1, CuKa, CuKa12 doublet, MoKa …). "
             "Overrides the file's; needed for 2θ data whose file does not state one. Default: from the file."
         ),
@@ -76,7 +77,7 @@ def inspect(
     instrument_fwhm_q: Annotated[
         float,
         typer.Option(
-            "--instrument-fwhm-q",
+            "--instrument-fwhm-q", "--instrument-fwhm",
             min=0.0,
             help="Instrument peak FWHM in Q (Å⁻¹), removed in quadrature for the size estimate. "
             "Default 0: the size is then a lower bound.",
@@ -91,8 +92,8 @@ def inspect(
     ] = None,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Write the report as JSON on stdout (logs stay on stderr). Default: text "
-                     "on stderr."),
+        typer.Option("--json", help="Write the report as JSON on stdout (logs stay on stderr). Default: the "
+                     "text report on stdout."),
     ] = False,
     quiet: t.Quiet = False,
 ) -> None:
@@ -114,6 +115,8 @@ def inspect(
         payload = report.to_json()
         payload["plot"] = None if plot is None else str(plot)
         emit_json(payload)
-    else:
-        for line in render_report(report):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    elif not quiet:
+        import sys
+
+        sys.stdout.write("\n".join(render_report(report)) + "\n")
+        sys.stdout.flush()

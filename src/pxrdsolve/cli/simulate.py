@@ -86,3 +86,7 @@ def simulate(
     )
     if json_out:
         emit_json(result.to_json())
+    if result.n_simulated == 0 and result.n_inputs > 0 and result.resumed_from == 0:
+        reasons = "; ".join(f"{src}: {why}" for src, why in result.failures[:3])
+        more = f" (and {len(result.failures) - 3} more)" if len(result.failures) > 3 else ""
+        raise InputError(f"nothing simulated: every input was skipped ({reasons}{more})")

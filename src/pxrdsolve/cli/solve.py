@@ -15,51 +15,66 @@ import typer
 from pxrdsolve.cli import types as t
 from pxrdsolve.cli.common import EXIT_NO_ANSWER, emit_json, handle_errors, stderr_console
 
-OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output folder (CIFs, results.h5, summary.json, "
-                                                             "fit.png).")]
+OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output folder (rankNN.cif, results.h5, summary.json, "
+                                                             "results.txt, fit.png, fit.txt).")]
 Size = Annotated[str, typer.Option("--size", "-s", help="Nanocrystal size τ in Å (PXRDNet convention; column "
                                                         "length D = 2τ), or 'auto' (estimated, then refined).")]
 P1 = Annotated[bool, typer.Option("--p1", help="Write P1 cells instead of symmetrised CIFs.")]
 Restarts = Annotated[int, typer.Option("--restarts", help="Jittered restarts per refined candidate.")]
 TopK = Annotated[int, typer.Option("--refine-top", help="Candidates given the full refinement.")]
-InstrFwhm = Annotated[float, typer.Option("--instrument-fwhm", help="Instrument FWHM in Q (Å⁻¹); 0 = none.")]
+InstrFwhm = Annotated[float, typer.Option("--instrument-fwhm", "--instrument-fwhm-q", min=0.0,
+                                          help="Instrument FWHM in Q (Å⁻¹); 0 = none.")]
+InstrEta = Annotated[float, typer.Option("--instrument-eta", min=0.0, max=1.0,
+                                         help="Lorentzian fraction of the instrument pseudo-Voigt (0 = Gaussian).")]
+SolveSeed = Annotated[int, typer.Option("--seed", help="Random seed of the refinement's jittered restarts and of "
+                                        "the model's candidate sampling (same seed, same results).")]
 WavelengthOpt = Annotated[str | None, typer.Option(
     "--wavelength", "-w", help="X-ray wavelength when the file has none: Å or a name (CuKa1, CuKa12, MoKa …).")]
 
 
-def _config(seed: int, device: str, restarts: int, top_k: int, instrument_fwhm: float):
+def _config(seed: int, device: str, restarts: int, top_k: int, instrument_fwhm: float, instrument_eta: float = 0.0):
     from dataclasses import replace
 
     from pxrdsolve.solve.pipeline import SolveConfig
 
     base = SolveConfig()
-    obj = replace(base.refine.objective, instrument_fwhm_q=instrument_fwhm)
+    obj = replace(base.refine.objective, instrument_fwhm_q=instrument_fwhm, instrument_eta=instrument_eta)
     refine = replace(base.refine, seed=seed, device=device, restarts=restarts, top_k=top_k, objective=obj)
     return replace(base, refine=refine)
 
 
-def _report(result, out: Path, p1: bool, quiet: bool, json_out: bool) -> None:
-    from rich.table import Table
+def _stages(quiet: bool):
+    """A ``progress`` callback printing each solve stage with the elapsed time on stderr."""
+    import time
 
-    from pxrdsolve.solve.outputs import write_outputs
+    console = stderr_console(quiet)
+    t0 = time.perf_counter()
+
+    def say(stage: str) -> None:
+        console.print(f"[{time.perf_counter() - t0:6.1f} s] {stage}", markup=False)
+
+    return say
+
+
+def _report(result, out: Path, p1: bool, quiet: bool, json_out: bool) -> None:
+    """Write the outputs; the results table and verdict go to stdout (to stderr with --json, whose
+    stdout is the JSON); -q keeps the verdict line.  Exit 1 when the verdict is not confident."""
+    import sys
+
+    from pxrdsolve.solve.outputs import results_table_text, verdict_line, write_outputs
 
     console = stderr_console(quiet)
     files = write_outputs(result, out, p1=p1)
     for w in result.warnings:
-        console.print(f"warning: {w}")
-    table = Table(title=f"{len(result.candidates)} candidates, {result.seconds['total']:.1f} s")
-    for col in ("#", "formula", "space group", "source", "R_wp", "R_wp net", "τ (Å)", "a, b, c (Å)"):
-        table.add_column(col)
-    for r in result.ranked:
-        lat = r.lattice_parameters()
-        table.add_row(str(r.rank), r.formula, r.space_group, r.candidate.source, f"{r.metrics['r_wp']:.4f}",
-                      f"{r.metrics['r_wp_net']:.4f}", f"{r.size_angstrom:.1f}",
-                      f"{lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f}")
-    console.print(table)
-    console.print(f"verdict: {result.verdict.label} - {result.verdict.reason}")
-    console.print(f"wrote {len(files)} files to {out}")
+        console.print(f"warning: {w}", markup=False)
+    table = results_table_text(result)
     if json_out:
+        console.print(table, end="", markup=False)
         emit_json({**result.to_json(), "files": files})
+    else:
+        sys.stdout.write(verdict_line(result) + "\n" if quiet else table)
+        sys.stdout.flush()
+    console.print(f"wrote {len(files)} files to {out} (the table is also in {out / 'results.txt'})", markup=False)
     if not result.verdict.confident:
         raise typer.Exit(EXIT_NO_ANSWER)
 
@@ -87,8 +102,9 @@ def solve(
     restarts: Restarts = 2,
     refine_top: TopK = 12,
     instrument_fwhm: InstrFwhm = 0.0,
+    instrument_eta: InstrEta = 0.0,
     device: t.Device = "cpu",
-    seed: t.Seed = 0,
+    seed: SolveSeed = 0,
     quiet: t.Quiet = False,
     json_out: t.Json = False,
 ) -> None:
@@ -100,12 +116,12 @@ def solve(
     """
     from pxrdsolve.solve.pipeline import solve_pattern
 
-    stderr_console(quiet).print(f"solving {pattern} for {formula} …")
+    stderr_console(quiet).print(f"solving {pattern} for {formula} …", markup=False)
     result = solve_pattern(
         pattern, formula, size=size, z=z, wavelength=wavelength, space_group=space_group, cell=cell,
         candidates=[str(c) for c in candidates or []], library=None if library is None else str(library),
         checkpoint=None if checkpoint is None else str(checkpoint),
-        config=_config(seed, device, restarts, refine_top, instrument_fwhm),
+        config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta), progress=_stages(quiet),
     )
     _report(result, output, p1, quiet, json_out)
 
@@ -122,8 +138,9 @@ def rank(
     restarts: Restarts = 2,
     refine_top: TopK = 12,
     instrument_fwhm: InstrFwhm = 0.0,
+    instrument_eta: InstrEta = 0.0,
     device: t.Device = "cpu",
-    seed: t.Seed = 0,
+    seed: SolveSeed = 0,
     quiet: t.Quiet = False,
     json_out: t.Json = False,
 ) -> None:
@@ -134,5 +151,6 @@ def rank(
     from pxrdsolve.solve.pipeline import rank_candidates
 
     result = rank_candidates([str(c) for c in candidates], pattern, size=size, wavelength=wavelength,
-                             config=_config(seed, device, restarts, refine_top, instrument_fwhm))
+                             config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta),
+                             progress=_stages(quiet))
     _report(result, output, p1, quiet, json_out)

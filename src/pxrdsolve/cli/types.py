@@ -33,8 +33,8 @@ Grid = Annotated[
 ]
 InstrumentFwhm = Annotated[
     float,
-    typer.Option("--instrument-fwhm", help="Instrument profile FWHM in Q (Å⁻¹); 0 = none. Ignored by "
-                 "the pxrdnet grid, which draws PXRDNet's Gaussian."),
+    typer.Option("--instrument-fwhm", "--instrument-fwhm-q", help="Instrument profile FWHM in Q (Å⁻¹); 0 = "
+                 "none. Ignored by the pxrdnet grid, which draws PXRDNet's Gaussian."),
 ]
 InstrumentEta = Annotated[
     float, typer.Option("--instrument-eta", help="Lorentzian fraction of the instrument pseudo-Voigt (0 = Gaussian).")

@@ -63,9 +63,10 @@ def run_broaden(
             max_atoms=old_sim["max_atoms"], sticks_only=old_sim["sticks_only"],
         )
         config = replace(base, sticks_only=False, **changes)
-        if config.peak_q_max() > base.peak_q_max() * 1.0001 and config.grid_spec.kind != "pxrdnet":
-            raise InputError(f"{source}: stored peaks stop at Q = {base.peak_q_max():.3f} Å⁻¹; the new grid "
-                             "needs more: simulate again instead")
+        # the grid must lie within the stored peaks (tails of peaks just beyond them are not there)
+        if config.grid_spec.kind != "pxrdnet" and config.grid_q_reach() > base.peak_q_max() * 1.0001:
+            raise InputError(f"{source}: stored peaks stop at Q = {base.peak_q_max():.3f} Å⁻¹ but the new grid "
+                             f"reaches Q = {config.grid_q_reach():.3f} Å⁻¹: simulate again instead")
         reader = RowReader(h5)
         n = reader.n
         first = int(old.get("first_global_index", 0))

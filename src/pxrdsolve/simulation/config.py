@@ -78,6 +78,12 @@ class SimulateConfig:
         """The output Q axis (Å⁻¹) for q/2θ grids."""
         return self.grid_spec.q_axis(self.radiation_obj.wavelength_angstrom)
 
+    def grid_q_reach(self) -> float:
+        """Largest reflection Q (Å⁻¹) that lands on the output grid (q/2θ grids): the grid end, reached
+        by the longest-wavelength line of the source at Q·λ_i/λ₁ on the primary axis."""
+        lam_max = max(self.radiation_obj.wavelengths_angstrom)
+        return float(self.q_axis()[-1]) * lam_max / self.radiation_obj.wavelength_angstrom
+
     def peak_q_max(self) -> float:
         """Largest Q (Å⁻¹) for which peaks are computed: the grid end plus room for profile tails."""
         from pxrdsolve.diffraction.pxrdnet import pxrdnet_peak_q_max
@@ -86,10 +92,8 @@ class SimulateConfig:
             return pxrdnet_peak_q_max() * (1 + 1e-9)
         widths = [SINC2_FWHM_TIMES_TAU / s for s in self.sizes_angstrom if math.isfinite(s)]
         widths.append(self.instrument_fwhm_q)
-        lam_max = max(self.radiation_obj.wavelengths_angstrom)
         # a line at λ_i appears at Q·λ_i/λ_1 on the primary axis: reach far enough for every line
-        reach = float(self.q_axis()[-1]) * lam_max / self.radiation_obj.wavelength_angstrom
-        return reach + 10.0 * max(widths)
+        return self.grid_q_reach() + 10.0 * max(widths)
 
     def to_json(self) -> dict:
         d = asdict(self)

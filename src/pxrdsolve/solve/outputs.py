@@ -6,7 +6,13 @@
   before and after), observed/calculated patterns of the top 10, the configuration JSON,
   ``format_version`` and ``kind="pxrdsolve.results"``;
 * ``summary.json`` - verdict and top candidates (formula, space group, lattice, R_wp, source);
-* ``fit.png`` - observed, calculated, difference and reflection ticks of the best candidate.
+* ``fit.png`` (best) and ``fit_rank02.png``, ``fit_rank03.png`` - observed (file units), calculated,
+  background, difference, reflection ticks with hkl, refined cell, τ and zero shift;
+* ``fit.txt`` - observed, calculated, background and difference of the best candidate on the
+  original points of the pattern file;
+* ``results.txt`` - the results table and the verdict, as the command prints them;
+* ``.pxrdsolve-written.json`` - the files this tool wrote here, so that a later run removes only its
+  own stale ``rank*.cif`` (never a user's file of that name).
 """
 
 from __future__ import annotations
@@ -47,17 +53,97 @@ def cif_text(record, p1: bool = False) -> str:
         return str(CifWriter(structure))
 
 
+MANIFEST = ".pxrdsolve-written.json"
+N_FIT_PLOTS = 3
+
+
+def written_before(out_dir: Path) -> list[str]:
+    """Names of the files an earlier run of this tool recorded in ``out_dir`` (empty if none)."""
+    import json
+
+    try:
+        names = json.loads((out_dir / MANIFEST).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [n for n in names if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")]
+
+
 def write_cifs(result, out_dir: Path, p1: bool = False) -> list[Path]:
-    """``rankNN.cif`` for each ranked structure; stale higher ranks from an earlier run are removed."""
+    """``rankNN.cif`` for each ranked structure; ``rank*.cif`` that an earlier run recorded writing
+    (see :data:`MANIFEST`) and this run did not rewrite are removed; other files are left alone."""
     paths = []
     for r in result.ranked:
         path = out_dir / f"rank{r.rank:02d}.cif"
         write_text_atomic(path, ranked_cif_text(result, r, p1))
         paths.append(path)
-    for old in out_dir.glob("rank*.cif"):
-        if old not in paths:
+    for name in written_before(out_dir):
+        old = out_dir / name
+        if name.startswith("rank") and name.endswith(".cif") and old not in paths and old.is_file():
             old.unlink()
     return paths
+
+
+def results_table_text(result) -> str:
+    """The results table (one row per ranked structure) and the verdict line, as plain text."""
+    head = ("#", "formula", "space group", "source", "R_wp", "R_wp net", "τ (Å)", "a, b, c (Å)")
+    rows = []
+    for r in result.ranked:
+        lat = r.lattice_parameters()
+        rows.append((str(r.rank), r.formula, r.space_group, r.candidate.source, f"{r.metrics['r_wp']:.4f}",
+                     f"{r.metrics['r_wp_net']:.4f}", f"{r.size_angstrom:.1f}",
+                     f"{lat['a']:.3f}, {lat['b']:.3f}, {lat['c']:.3f}"))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [f"{len(result.candidates)} candidates refined, {len(result.ranked)} distinct structures, "
+           f"{result.seconds['total']:.1f} s", line(head), line(["-" * w for w in widths])]
+    out += [line(row) for row in rows]
+    out.append(verdict_line(result))
+    return "\n".join(out) + "\n"
+
+
+def verdict_line(result) -> str:
+    return f"verdict: {result.verdict.label} - {result.verdict.reason}"
+
+
+def write_fit_text(result, path: Path) -> bool:
+    """``fit.txt``: the best candidate on the original points of the pattern file (2θ or Q as read).
+
+    The fit runs on a grid that may average a few neighbouring points; observed values here are the
+    file's own, calculated and background are the refined model interpolated linearly in Q from
+    the fit grid (points outside the fitted range are left out).  Returns False when the pattern
+    file cannot be read again (e.g. a pattern passed as an object)."""
+    best = result.best
+    src = (result.inputs or {}).get("pattern")
+    if best is None or not src or not Path(src).is_file():
+        return False
+    from pxrdsolve.patterns import read_pattern
+
+    try:
+        measured = read_pattern(src, wavelength=(result.inputs or {}).get("wavelength"))
+    except Exception:  # noqa: BLE001 - the fit itself already succeeded; this file is optional
+        return False
+    q = np.asarray(measured.q_inv_angstrom, float)
+    keep = (q >= result.q_inv_angstrom[0]) & (q <= result.q_inv_angstrom[-1])
+    q = q[keep]
+    obs = np.asarray(measured.intensity, float)[keep]
+    calc = np.interp(q, result.q_inv_angstrom, result.refined.calculated[best.index])
+    bg = np.interp(q, result.q_inv_angstrom, result.refined.background[best.index])
+    cols, names = [q], ["Q_inv_angstrom"]
+    if measured.two_theta_deg is not None:
+        cols.insert(0, np.asarray(measured.two_theta_deg, float)[keep])
+        names.insert(0, "two_theta_deg")
+    cols += [obs, calc, bg, obs - calc]
+    names += ["observed", "calculated", "background", "difference"]
+    header = (f"pxrdsolve fit of rank 1: {best.formula} {best.space_group} ({best.candidate.source}); "
+              f"R_wp {best.metrics['r_wp']:.4f}; {verdict_line(result)}\n"
+              f"pattern {src}: original points (calculated and background interpolated from the fit grid)\n"
+              + " ".join(names))
+    import io
+
+    buf = io.StringIO()
+    np.savetxt(buf, np.column_stack(cols), fmt="%.8g", header=header)
+    write_text_atomic(path, buf.getvalue())
+    return True
 
 
 def _input_hashes(inputs: dict) -> dict[str, str | None]:
@@ -128,50 +214,16 @@ def write_results_h5(result, path: Path) -> None:
         h5.attrs["content_sha256"] = content_hash(h5)  # datasets + config (pxrdsolve.io.hashing)
 
 
-def plot_fit(result, path: Path) -> None:
-    """``fit.png``: observed, calculated, difference and reflection ticks of the best candidate."""
-    import matplotlib
+def plot_fits(result, out_dir: Path) -> list[Path]:
+    """``fit.png`` for the best candidate and ``fit_rankNN.png`` for the next ones (top
+    :data:`N_FIT_PLOTS`), see :func:`~pxrdsolve.patterns.plotting.plot_fit_candidate`."""
+    from pxrdsolve.patterns.plotting import plot_fit_candidate
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-
-    from pxrdsolve.crystal import batch_from_records
-    from pxrdsolve.diffraction.peaks import compute_peaks
-
-    best = result.best
-    if best is None:
-        return
-    two_theta = result.two_theta_deg is not None
-    x = result.two_theta_deg if two_theta else result.q_inv_angstrom
-    y = result.observed
-    calc = result.refined.calculated[best.index]
-    diff = y - calc
-    fig, ax = plt.subplots(figsize=(9, 5))
-    ax.plot(x, y, ".", ms=2, color="k", label="observed")
-    ax.plot(x, calc, "-", lw=1.2, color="tab:red", label="calculated")
-    ax.plot(x, result.refined.background[best.index], "-", lw=0.8, color="tab:green", label="background")
-    offset = y.min() - 0.1 * np.ptp(y)
-    ax.plot(x, diff + offset - diff.max(), "-", lw=0.8, color="tab:blue", label="difference")
-    peaks = compute_peaks(batch_from_records([best.record]), result.wavelength_angstrom,
-                          float(result.q_inv_angstrom[-1]))
-    with torch.no_grad():
-        q = peaks.q_inv_angstrom.numpy()
-    q = q[(q >= result.q_inv_angstrom[0]) & (q <= result.q_inv_angstrom[-1])]
-    if two_theta:
-        q = np.degrees(2 * np.arcsin(q * result.wavelength_angstrom / (4 * np.pi))) + best.zero_shift_deg
-    tick_y = offset - np.ptp(diff) - 0.03 * np.ptp(y)
-    ax.plot(q, np.full_like(q, tick_y), "|", ms=8, color="tab:purple", label="reflections")
-    ax.set_xlabel("2θ (degrees)" if two_theta else "Q (Å⁻¹)")
-    ax.set_ylabel("intensity")
-    m = best.metrics
-    ax.set_title(f"#{best.rank} {best.formula} {best.space_group} ({best.candidate.source}): "
-                 f"R_wp {m['r_wp']:.3f}, R_p {m['r_p']:.3f} - {result.verdict.label}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    paths = []
+    for r in result.ranked[:N_FIT_PLOTS]:
+        name = "fit.png" if r.rank == 1 else f"fit_rank{r.rank:02d}.png"
+        paths.append(plot_fit_candidate(result, r, out_dir / name))
+    return paths
 
 
 def write_outputs(result, out_dir: str | Path, p1: bool = False, plot: bool = True) -> dict[str, str]:
@@ -184,6 +236,17 @@ def write_outputs(result, out_dir: str | Path, p1: bool = False, plot: bool = Tr
     write_text_atomic(out / "summary.json", json_dumps(result.to_json()) + "\n")
     files["summary.json"] = str(out / "summary.json")
     if plot:
-        plot_fit(result, out / "fit.png")
-        files["fit.png"] = str(out / "fit.png")
+        for p in plot_fits(result, out):
+            files[p.name] = str(p)
+    for name in written_before(out):  # this tool's own stale plots of ranks no longer there
+        if name.startswith("fit_rank") and name.endswith(".png") and name not in files and (out / name).is_file():
+            (out / name).unlink()
+    if write_fit_text(result, out / "fit.txt"):
+        files["fit.txt"] = str(out / "fit.txt")
+    write_text_atomic(out / "results.txt", results_table_text(result))
+    files["results.txt"] = str(out / "results.txt")
+    import json
+
+    mine = sorted(set(files) | {n for n in written_before(out) if (out / n).is_file()})
+    write_text_atomic(out / MANIFEST, json.dumps({"tool": "pxrdsolve", "files": mine}, indent=1) + "\n")
     return files
