@@ -54,9 +54,10 @@ def held_out_entries(library: PrototypeLibrary, target: StructureType, structure
 
     With ``match_structures`` and a pymatgen ``structure``, every template of a prototype candidate
     of the structure's formula (all Z up to ``max_atoms`` atoms, every element assignment the prototype
-    source tries) that ``StructureMatcher(ltol=0.3, stol=0.5, angle_tol=10)`` matches to the structure
-    is added: the library source can then propose nothing that scores as a match at these tolerances
-    (a distorted variant such as an orthorhombic rock salt is another type by symmetry, not by match).
+    source tries) that matches the structure as the benchmarks score it (``get_rms_dist`` at stol 0.5,
+    ltol 0.3, angle 10°) is added: the library source can then propose nothing that scores as a match
+    at these tolerances (a distorted variant such as an orthorhombic rock salt is another type by
+    symmetry, not by match).
     """
     ent = library.entries
     same_sg = np.flatnonzero(ent["space_group"] == target.space_group)
@@ -67,8 +68,15 @@ def held_out_entries(library: PrototypeLibrary, target: StructureType, structure
 
 
 def _matching_templates(library: PrototypeLibrary, structure, max_atoms: int) -> set[int]:
-    from pymatgen.analysis.structure_matcher import StructureMatcher
+    """Templates whose prototype candidate matches ``structure`` as the benchmarks score a match
+    (:func:`pxrdsolve.evaluate.metrics.match`: ``get_rms_dist`` at stol 0.5, ltol 0.3, angle 10°).
 
+    A candidate can only match if its primitive cell has as many atoms as the structure's: candidates
+    whose atom count is no multiple of that, or that spglib (loose symprec 0.25 Å) finds primitive at
+    another size, are skipped without the (slow) matcher."""
+    import spglib
+
+    from pxrdsolve.evaluate.metrics import STANDARD_TOL, match
     from pxrdsolve.solve.candidates_prototype import prototype_candidates
     from pxrdsolve.solve.rank import record_to_structure
     from pxrdsolve.solve.types import Composition
@@ -77,21 +85,24 @@ def _matching_templates(library: PrototypeLibrary, structure, max_atoms: int) ->
     amounts = tuple((el.symbol, int(round(n))) for el, n in comp.items())
     per_fu = sum(n for _, n in amounts)
     composition = Composition(amounts, tuple(range(1, max_atoms // per_fu + 1)))
-    cands = prototype_candidates(composition, library, max_candidates=10**7)
-    row_of = {str(v): i for i, v in enumerate(library.entries["id"].tolist())}  # ids are unique per entry
-    sm = StructureMatcher(ltol=0.3, stol=0.5, angle_tol=10.0)
-    found: set[int] = set()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        target = structure.get_primitive_structure()
+        n_target = len(target)
+        cands = prototype_candidates(composition, library, max_candidates=10**7)
+        row_of = {str(v): i for i, v in enumerate(library.entries["id"].tolist())}  # ids are unique per entry
+        found: set[int] = set()
         for c in cands:
             i = row_of[c.meta["template_id"]]
-            if i in found:
+            n = len(c.record.atomic_numbers)
+            if i in found or n % n_target:
                 continue
-            try:
-                if sm.fit(structure, record_to_structure(c.record)):
-                    found.add(i)
-            except Exception:  # noqa: BLE001 - pymatgen fails on some degenerate pairs: no match
-                continue
+            if n != n_target:
+                prim = spglib.find_primitive((c.record.lattice, c.record.frac, c.record.atomic_numbers), symprec=0.25)
+                if prim is None or len(prim[2]) != n_target:
+                    continue
+            if match(target, record_to_structure(c.record), STANDARD_TOL).matched:
+                found.add(i)
     return found
 
 
