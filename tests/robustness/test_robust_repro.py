@@ -118,7 +118,8 @@ def test_solve_results_record_provenance(library, tmp_path):
 
 
 _TIMING_KEYS = ("seconds", "seconds_per_material", "seconds_by_stage", "peak_rss_mb", "peak_rss_mb_max",
-                "solve_seconds", "files", "output")
+                "solve_seconds", "files", "output",
+                "code_version", "code_versions")  # git describe moves with every commit in a live checkout
 
 
 def _strip(obj):
@@ -145,7 +146,7 @@ def test_evaluate_shards_in_processes_merge_to_the_single_process_report(library
         w.writerow(["material_id", "cif"])
         for i, name in enumerate(("SrTiO3", "NaCl", "TiO2_rutile")):
             w.writerow([f"x-{i}", (examples / f"{name}.cif").read_text()])
-    common = ("--library", library, "--size", "20", "--seed", "1", "-q")
+    common = ("--library", library, "--size", "20", "--seed", "1", "--z-given", "-q")
     res = _invoke("evaluate", src, "-o", tmp_path / "one", *common)
     assert res.exit_code == 0, res.stderr
     procs = [subprocess.Popen(cli_cmd("evaluate", src, "-o", tmp_path / f"s{i}", "--shard", f"{i}/2", *common),
