@@ -146,8 +146,10 @@ def test_structures_have_composition_space_group_and_distances(formula, groups):
         dm = s.distance_matrix + np.eye(len(s)) * 1e9
         need = cfg.distance_factor * (radius[rec.atomic_numbers][:, None] + radius[rec.atomic_numbers][None, :])
         assert (dm >= need - 1e-9).all()
-        shortest = min(s.lattice.abc)
-        assert shortest >= cfg.distance_factor * 2 * radius[rec.atomic_numbers].max() - 1e-9 or len(s) > 1
+        n = np.array([[i, j, k] for i in (-2, -1, 0, 1, 2) for j in (-2, -1, 0, 1, 2) for k in (-2, -1, 0, 1, 2)
+                      if (i, j, k) != (0, 0, 0)], dtype=float)
+        shortest = np.linalg.norm(n @ rec.lattice, axis=1).min()  # an atom to its own periodic image
+        assert shortest >= cfg.distance_factor * 2 * radius[rec.atomic_numbers].max() - 1e-9
 
 
 def test_every_crystal_system_is_reached_and_volume_is_the_estimate():
@@ -261,3 +263,14 @@ def test_speed_candidates_per_second():
     cands = direct_space_candidates(comp, 40, seed=1, library=lib)
     rate = len(cands) / (time.perf_counter() - t)
     assert len(cands) == 40 and math.isfinite(rate) and rate > 2.0  # measured ~30–60/s on a loaded 2-core CPU
+
+
+def test_draws_of_higher_symmetry_are_dropped():
+    # Si2 in Pm-3m can only sit on 1a + 1b: that is body-centred cubic (Im-3m), so nothing comes back
+    lib = _lib()
+    assert direct_space_candidates(parse_formula("Si", z=2), 3, seed=0, space_groups=(221,), library=lib) == []
+    got = direct_space_candidates(parse_formula("Si", z=1), 3, seed=0, space_groups=(229,), library=lib)
+    assert len(got) == 3 and all(_spg(c.record) == 229 and c.meta["wyckoff"] == "2a" for c in got)
+    # Z = 1 NaCl in Pm-3m / Fm-3m: CsCl (1a + 1b) and rock salt (4a + 4b)
+    got = direct_space_candidates(parse_formula("NaCl", z=1), 6, seed=0, space_groups=(221, 225), library=lib)
+    assert {c.meta["space_group"] for c in got} == {221, 225}
