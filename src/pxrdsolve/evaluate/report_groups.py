@@ -96,7 +96,14 @@ def render_told(config: dict[str, Any], summary: dict[str, Any]) -> str:
     versions = summary.get("code_versions", {})
     ver = "; ".join(f"{v} ({n})" for v, n in versions.items()) or "unrecorded"
     mixed = " — **MIXED VERSIONS** (forced)" if len(versions) > 1 else ""
-    return (f"Solver given: the pattern, the reduced formula; Z {z}; size {size}; library {lib}.\n"
+    targets = ""
+    if config.get("realistic"):
+        opts = config.get("realistic_options", {})
+        targets = (f"Targets: {config['realistic']} measured-like cases (`--realistic`, seed {config.get('seed')}, "
+                   f"preferred orientation {'on' if opts.get('preferred_orientation', True) else 'off'}, impurity "
+                   f"{'on' if opts.get('impurity', True) else 'off'}); every parameter per case in materials/*.json "
+                   "and each pattern's header.\n")
+    return (f"Solver given: the pattern, the reduced formula; Z {z}; size {size}; library {lib}.\n{targets}"
             f"Code version: {ver}{mixed}.\n\n")
 
 
