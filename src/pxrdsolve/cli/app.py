@@ -60,7 +60,7 @@ def register() -> typer.Typer:
     global _registered
     _flags_without_type_label()
     if not _registered:
-        from pxrdsolve.cli import broaden, evaluate, inspect, library, simulate, train
+        from pxrdsolve.cli import broaden, calibrate, evaluate, inspect, library, simulate, train
         from pxrdsolve.cli import solve as solve_cli
 
         app.command("simulate")(simulate.simulate)
@@ -72,6 +72,7 @@ def register() -> typer.Typer:
         app.command("library")(library.library)
         app.command("dataset")(train.dataset)
         app.command("train")(train.train)
+        app.command("calibrate")(calibrate.calibrate)
         _registered = True
     return app
 
