@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,7 +26,11 @@ import torch
 from pxrdsolve.diffraction.peaks import source_line_sticks
 from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.diffraction.radiation import Radiation
+from pxrdsolve.instrument.model import Instrument
 from pxrdsolve.ops.scatter import scatter_sum
+
+if TYPE_CHECKING:
+    from pxrdsolve.instrument.profile import ProfileTensors
 
 DEFAULT_WAVELENGTH_ANGSTROM = 1.54184  # Q-axis data without a wavelength: LP at Cu Kα (PXRDNet) ...
 MAX_DEFAULT_TWO_THETA_DEG = 90.0  # ... or shorter, so that the fitted Q range stays below 2θ = 90° (as PXRDNet)
@@ -54,6 +59,12 @@ class ObjectiveConfig:
     instrument_eta: float = 0.0
     background_ridge: float = 1e-6
     max_q_inv_angstrom: float = 8.0  # fit Q ≤ this (Å⁻¹): ample for ≤ 20-atom cells, bounds the cost
+    # peak profile: "auto" = the instrument model (TCH pseudo-Voigt with Caglioti widths, FCJ axial asymmetry,
+    # sinc² size, displacement) for 2θ data or when an instrument is given, the fixed-width Fourier renderer
+    # for Q-axis data (PXRDNet's patterns); "instrument" or "fourier" to choose
+    profile: str = "auto"
+    instrument: Instrument | None = None  # calibrated instrument (.instprm / JSON); None: refined from the pattern
+    profile_method: str = "chunked"  # instrument model evaluation: "chunked" (fast, FCJ as a shift) or "exact"
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,10 @@ class FitData:
     instrument_fwhm_q: float
     instrument_eta: float
     background_ridge: float
+    instrument: Instrument | None = None  # set: render with the instrument model (see render_sticks)
+    instrument_calibrated: bool = False  # True: widths come from a calibration and stay fixed
+    profile_axis: str = "q"  # the instrument model's density: per degree 2θ ("two_theta") or per Å⁻¹ ("q")
+    exact_profile: bool = False  # instrument model: exact per-peak TCH ⊗ FCJ ⊗ sinc² (slow) or chunked (fast)
 
     @property
     def n_points(self) -> int:
@@ -158,17 +173,56 @@ def prepare_fit_data(
     if radiation is None:
         lam = pattern.wavelength_angstrom or default_wavelength(float(qg[-1]))
         radiation = Radiation(f"{lam:g}A", (float(lam),))
+    instrument = fit_instrument(config, radiation, tthg is not None)
     t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
     return FitData(
         t(qg), t(yg), t(w), weighting, t(basis), radiation, None if tthg is None else t(tthg),
         float(config.instrument_fwhm_q), float(config.instrument_eta), float(config.background_ridge),
+        instrument, config.instrument is not None, "two_theta" if tthg is not None else "q",
+        config.profile_method == "exact",
     )
+
+
+def fit_instrument(config: ObjectiveConfig, radiation: Radiation, two_theta_data: bool) -> Instrument | None:
+    """The instrument the fit renders with (None: the fixed-width Fourier renderer).
+
+    A given instrument keeps its parameters but takes the pattern's source lines when its primary
+    wavelength differs (the pattern file and ``--wavelength`` say what was measured).  Without one, the
+    start is a preset for the source (synchrotron for one line below 0.9 Å, else a Bragg–Brentano lab
+    diffractometer), refined from the pattern."""
+    if config.profile not in ("auto", "instrument", "fourier"):
+        raise ValueError(f"unknown profile {config.profile!r}")
+    use = config.profile == "instrument" or (config.profile == "auto" and (two_theta_data or config.instrument))
+    if not use:
+        return None
+    inst = config.instrument
+    if inst is None:
+        synch = not radiation.is_doublet and radiation.wavelength_angstrom < 0.9
+        inst = Instrument.synchrotron(radiation.wavelength_angstrom) if synch else Instrument.lab_cu()
+        return inst.with_(radiation=radiation)
+    if abs(inst.radiation.wavelength_angstrom - radiation.wavelength_angstrom) > 1e-4:
+        inst = inst.with_(radiation=radiation)
+    return inst
+
+
+def instrument_fwhm_q(data: FitData, at: str = "max") -> float:
+    """Instrument FWHM (Å⁻¹, Gaussian + Lorentzian, no size) at the top (``at="max"``) or bottom of the
+    fit range: the legacy fixed width, or the instrument model's width converted with dQ/d2θ."""
+    if data.instrument is None:
+        return data.instrument_fwhm_q
+    lam = data.radiation.wavelength_angstrom
+    q = data.q_range[1] if at == "max" else data.q_range[0]
+    s = min(q * lam / (4 * math.pi), 0.999)
+    two_theta = math.degrees(2 * math.asin(s))
+    g, lo = data.instrument.fwhm_deg(two_theta)
+    dq_per_deg = 4 * math.pi / lam * math.cos(math.radians(two_theta / 2)) * math.radians(0.5)
+    return (g + lo) * dq_per_deg
 
 
 def peak_fwhm_q(data: FitData, size_angstrom: float) -> float:
     """Approximate peak FWHM (Å⁻¹) for size τ (Å; inf = none) and the data's instrument width, in quadrature."""
     tau = float(size_angstrom)
-    return math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, data.instrument_fwhm_q)
+    return math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, instrument_fwhm_q(data))
 
 
 def stick_pad(data: FitData, size_angstrom: torch.Tensor | float) -> float:
@@ -186,17 +240,43 @@ def render_sticks(
     size_angstrom: torch.Tensor,
     zero_shift_deg: torch.Tensor | None = None,
     extra_fwhm_q: float = 0.0,
+    profile: ProfileTensors | None = None,
 ) -> torch.Tensor:
     """Profiles (B, G) on the fit grid from peaks at Q (primary-λ positions) with Σ|F|² (no LP).
 
     Every source line λ_i adds w_i·|F|²·LP(θ_i) at Q·λ_i/λ₁; the zero shift (2θ degrees, B,)
     moves each stick to 2θ + zero; ``extra_fwhm_q`` (Å⁻¹) widens the instrument (annealing).
+    With an instrument (``data.instrument``) the peaks are rendered by
+    :func:`~pxrdsolve.instrument.profile.render_profile` with per-crystal ``profile`` parameters (default:
+    the instrument's), the zero shift added to their zero, the polarisation of the instrument, and the
+    density per degree 2θ for 2θ data (counts per step) or per Å⁻¹ for Q data.
     """
     rad = data.radiation
     lam1 = rad.wavelength_angstrom
     q_lo, q_hi = data.q_range
     pad = stick_pad(data, size_angstrom)
     q_all, i_all, c_all = source_line_sticks(q_peak, f_squared, peak_crystal, rad)
+    if data.instrument is not None:
+        from pxrdsolve.instrument.chunked import render_chunked
+        from pxrdsolve.instrument.model import polarisation_ratio
+        from pxrdsolve.instrument.profile import ProfileTensors, render_profile
+
+        prof = profile if profile is not None else ProfileTensors.from_instrument(
+            data.instrument, num_crystals, device=q_peak.device)
+        if zero_shift_deg is not None:
+            prof = prof.with_(zero_deg=prof.zero_deg + zero_shift_deg)
+        if extra_fwhm_q > 0.0:  # annealing: extra Gaussian width at the top of the range, as W (centideg²)
+            s = min(q_hi * lam1 / (4 * math.pi), 0.999)
+            dq_per_deg = 4 * math.pi / lam1 * math.sqrt(1 - s * s) * math.radians(0.5)
+            extra_w = (100.0 * extra_fwhm_q / dq_per_deg) ** 2 / (8 * math.log(2))
+            prof = prof.with_(w=prof.w + extra_w)
+        i_all = i_all * polarisation_ratio(q_all, lam1, data.instrument.polarisation)
+        inside = (q_all.detach() > q_lo - 0.9 * pad) & (q_all.detach() < q_hi + 0.9 * pad)
+        if data.exact_profile:
+            return render_profile(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
+                                  size_angstrom, prof, lam1, axis=data.profile_axis)
+        return render_chunked(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
+                              size_angstrom, prof, lam1, axis=data.profile_axis, pad_inv_angstrom=pad)
     if zero_shift_deg is not None:  # move each stick to 2θ + zero (primary-λ axis)
         s = (q_all * lam1 / (4 * math.pi)).clamp(max=1.0 - 1e-12)
         half = torch.asin(s) + torch.deg2rad(zero_shift_deg[c_all]) / 2.0

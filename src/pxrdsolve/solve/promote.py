@@ -32,7 +32,7 @@ def promote_symmetry(
     zero: torch.Tensor | None, chi2: torch.Tensor, config, exact: Callable, n_params: Callable,
 ) -> list[int]:
     """Promote ``templates[b]`` in place for b in ``indices``; returns per candidate the space group number
-    it had before promotion (0 = unchanged).  ``exact(templates, data, tau, zero)`` gives the exact fit,
+    it had before promotion (0 = unchanged).  ``exact(templates, data, tau, zero, indices)`` gives the exact fit,
     ``n_params(template)`` the parameters of its structure model."""
     from pxrdsolve.solve.selection import noise_scale
 
@@ -58,7 +58,7 @@ def promote_symmetry(
     if not trials:
         return promoted
     idx = [b for b, _ in trials]
-    fit = exact([c for _, c in trials], data, tau[idx], None if zero is None else zero[idx])
+    fit = exact([c for _, c in trials], data, tau[idx], None if zero is None else zero[idx], idx)
     for j, (b, cand) in enumerate(trials):
         old = float(chi2[b]) + s2 * n_params(templates[b]) * log_n
         new = float(fit.chi2[j]) + s2 * n_params(cand) * log_n

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,6 +115,9 @@ class RefineConfig:
     scan_chunk: int = 48
     num_threads: int = 1  # torch CPU threads while refining (0 = torch's default); small ops favour 1
     symprec_angstrom: float = 0.01  # spglib tolerance that finds each candidate's space group and orbits
+    displacement_window_um: float = 300.0  # instrument model: sample displacement refined within ±this (µm)
+    refined_widths: tuple[str, ...] = ("w", "u", "y")  # instrument widths refined when not calibrated
+    profile_lr: float = 0.08
     promote: PromoteConfig = field(default_factory=PromoteConfig)
 
     def to_json(self) -> dict:
@@ -146,20 +150,61 @@ class RefineResult:
     seconds: dict[str, float]
     templates: tuple[SymmetricTemplate, ...] = ()
     promoted: tuple[int, ...] = ()
+    instrument: Any = None  # the instrument model the fit used (None: fixed-width Fourier profile)
+    profile: dict[str, np.ndarray] = field(default_factory=dict)  # refined instrument parameters (name → (B,))
+
+    def instrument_of(self, b: int):
+        """The instrument with candidate ``b``'s refined parameters (zero shift included), or None."""
+        if self.instrument is None:
+            return None
+        changes = {k: float(v[b]) for k, v in self.profile.items() if k in ("u", "v", "w", "x", "y", "sh_l",
+                                                                            "displacement_um")}
+        return self.instrument.with_(zero_deg=self.instrument.zero_deg + float(self.zero_shift_deg[b]), **changes)
 
     def record(self, b: int, template: CrystalRecord | None = None) -> CrystalRecord:
         """The refined crystal ``b`` as a primitive cell (regenerated from its space group and orbits)."""
         return self.templates[b].primitive_record()
 
 
-def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Tensor | None) -> LinearFit:
-    """Exact fit of a batch: fresh merged peaks, profiles, linear solve (no gradients)."""
+def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Tensor | None,
+           profile: dict[str, torch.Tensor] | None = None) -> LinearFit:
+    """Exact fit of a batch: fresh merged peaks, profiles, linear solve (no gradients).  ``profile``: refined
+    instrument-model parameters per crystal (name → (B,)), on top of the data's instrument."""
     with torch.no_grad():
         q_max = data.q_range[1] + stick_pad(data, tau)
         peaks = compute_peaks(batch, data.radiation.wavelength_angstrom, q_max)
         prof = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index,
-                             batch.num_crystals, tau, zero)
+                             batch.num_crystals, tau, zero, profile=profile_tensors(data, batch.num_crystals, profile))
         return linear_fit(data, prof)
+
+
+def profile_tensors(data: FitData, num_crystals: int, values: dict[str, torch.Tensor] | None = None):
+    """The instrument model's per-crystal parameters (None without an instrument), ``values`` replacing some."""
+    if data.instrument is None:
+        return None
+    from pxrdsolve.instrument.profile import ProfileTensors
+
+    base = ProfileTensors.from_instrument(data.instrument, num_crystals)
+    return base.with_(**{k: torch.as_tensor(v, dtype=torch.float64) for k, v in (values or {}).items()})
+
+
+def scan_data(data: FitData) -> FitData:
+    """The data as the cheap passes (volume scans, candidate selection) see them: with an instrument model,
+    the fixed-width Fourier renderer at the instrument's TCH width and η at mid-range."""
+    if data.instrument is None:
+        return data
+    from dataclasses import replace
+
+    from pxrdsolve.instrument.kernels import tch_mix
+
+    lam = data.radiation.wavelength_angstrom
+    q_mid = 0.5 * (data.q_range[0] + data.q_range[1])
+    s = min(q_mid * lam / (4 * math.pi), 0.999)
+    g, lo = data.instrument.fwhm_deg(math.degrees(2 * math.asin(s)))
+    fw, eta = tch_mix(torch.tensor(g), torch.tensor(lo))
+    dq_per_deg = 4 * math.pi / lam * math.sqrt(1 - s * s) * math.radians(0.5)
+    return replace(data, instrument=None, instrument_fwhm_q=float(fw) * dq_per_deg,
+                   instrument_eta=float(eta.clamp(0.0, 1.0)))
 
 
 def _scan_scales(data: FitData, tau: float, cfg: ScanConfig, lo: float, hi: float) -> torch.Tensor:
@@ -228,8 +273,8 @@ def refine_candidates(
 
 
 def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: torch.Tensor,
-                     zero: torch.Tensor | None) -> LinearFit:
-    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero)
+                     zero: torch.Tensor | None, profile: dict[str, torch.Tensor] | None = None) -> LinearFit:
+    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, profile)
 
 
 def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, refine_size: bool,
@@ -243,30 +288,31 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     n_bg = data.basis.shape[1]
     tau_all = torch.full((bsz,), float(size_angstrom), dtype=torch.float64)
     base_params = 1 + n_bg
-    start_fit = _exact(batch, data, tau_all, None)
-    before = fit_metrics(data, start_fit, base_params)
+    before = fit_metrics(data, _exact(batch, data, tau_all, None), base_params)
+    fast = scan_data(data)  # candidate selection with the cheap renderer; refinement and results with the full one
+    start_fit = _exact(batch, fast, tau_all, None) if fast is not data else _exact(batch, data, tau_all, None)
     times["start"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     sc = config.scan
     scales = _scan_scales(data, float(size_angstrom), sc, sc.min_scale, sc.max_scale)
     step = float(scales[1] - scales[0]) if scales.numel() > 1 else 0.01
-    s_best, _ = volume_scan(batch, data, float(size_angstrom), scales, config.scan_chunk,
-                            sc.min_relative_intensity, scan_broadening(data, float(size_angstrom), step))
+    s_best, _ = volume_scan(batch, fast, float(size_angstrom), scales, config.scan_chunk,
+                            sc.min_relative_intensity, scan_broadening(fast, float(size_angstrom), step))
     scanned = batch.with_(lattice=batch.lattice * s_best[:, None, None])
-    scan_fit = _exact(scanned, data, tau_all, None)
+    scan_fit = _exact(scanned, fast, tau_all, None)
     order = torch.argsort(scan_fit.chi2)
     top = order[: min(max(config.top_k, sc.fine_scan_candidates), bsz)]
     if top.numel():  # finer scan around the coarse optimum (χ² is sharp in the cell: a coarse step can hide
         # the right candidate behind a wrong one that happened to sit nearer a grid point)
         fine = torch.linspace(1.0 - step, 1.0 + step, 9, dtype=torch.float64)
-        s_fine, _ = volume_scan(scanned.select(top), data, float(size_angstrom), fine, config.scan_chunk,
-                                sc.min_relative_intensity, scan_broadening(data, float(size_angstrom), step / 4))
+        s_fine, _ = volume_scan(scanned.select(top), fast, float(size_angstrom), fine, config.scan_chunk,
+                                sc.min_relative_intensity, scan_broadening(fast, float(size_angstrom), step / 4))
         s_try = s_best.clone()
         s_try[top] = s_best[top] * s_fine
-        fine_fit = _exact(batch.with_(lattice=batch.lattice * s_try[:, None, None]), data, tau_all, None)
+        fine_fit = _exact(batch.with_(lattice=batch.lattice * s_try[:, None, None]), fast, tau_all, None)
         s_best = torch.where(fine_fit.chi2 < scan_fit.chi2, s_try, s_best)
-        scan_fit = _exact(batch.with_(lattice=batch.lattice * s_best[:, None, None]), data, tau_all, None)
+        scan_fit = _exact(batch.with_(lattice=batch.lattice * s_best[:, None, None]), fast, tau_all, None)
     times["scan"] = time.perf_counter() - t1
 
     # choose per candidate among start and scan
@@ -277,6 +323,7 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     zero = torch.zeros(bsz, dtype=torch.float64)
     stage = ["scan" if bool(u) else "start" for u in use_scan]
     num_params = torch.full((bsz,), base_params, dtype=torch.long)
+    profile: dict[str, torch.Tensor] = {}  # refined instrument-model parameters (name → (B,))
 
     t2 = time.perf_counter()
     top = torch.argsort(chi2)[: min(config.top_k, bsz)]
@@ -287,19 +334,25 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         sym = SymmetricBatch.from_templates([tpls[i] for i in idx.tolist()], device=dev)
         best = gradient_refine(sym, data.to(dev), tau[idx].to(dev), refine_size, config)
         refined = sym.updated_templates(best["cell"], best["d"], best["b_orbit"])
-        best = {k: v.cpu() for k, v in best.items()}
+        best = {k: ({n: t.cpu() for n, t in v.items()} if isinstance(v, dict) else v.cpu()) for k, v in best.items()}
         loss = best["loss"].view(-1, reps)
         pick = (loss.argmin(dim=1) + torch.arange(top.numel()) * reps).tolist()
         cand = [refined[j] for j in pick]
-        ref_fit = _exact_templates(cand, data, best["tau"][pick], best["zero"][pick] if data.has_two_theta else None)
+        prof_pick = {k: v[pick] for k, v in best["profile"].items()}
+        ref_fit = _exact_templates(cand, data, best["tau"][pick], best["zero"][pick] if data.has_two_theta else None,
+                                   prof_pick)
+        cur = _exact_templates([tpls[b] for b in top.tolist()], data, tau[top], None)
         for j, b in enumerate(top.tolist()):
-            if float(ref_fit.chi2[j]) < float(chi2[b]):
+            if float(ref_fit.chi2[j]) < float(cur.chi2[j]):
                 tpls[b] = cand[j]
-                chi2[b] = ref_fit.chi2[j]
                 tau[b], zero[b] = best["tau"][pick[j]], best["zero"][pick[j]]
+                for k, v in prof_pick.items():
+                    profile.setdefault(k, profile_defaults(data, k, bsz))[b] = v[j]
                 num_params[b] = base_params + int(best["num_free"][pick[j]])
                 stage[b] = "refined"
     times["refine"] = time.perf_counter() - t2
+    z_arg = zero if data.has_two_theta else None
+    chi2 = _exact_templates(tpls, data, tau, z_arg, profile).chi2
 
     t3 = time.perf_counter()
     use_zero = data.has_two_theta and config.zero_window_deg > 0
@@ -312,14 +365,17 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     if config.promote.enabled and top.numel():
         from pxrdsolve.solve.promote import promote_symmetry
 
-        promoted = promote_symmetry(tpls, top.tolist(), data, tau, zero if data.has_two_theta else None, chi2,
-                                    config.promote, _exact_templates, n_model)
+        def exact(ts, d, t, z, idx=None):
+            sub = None if not profile else {k: v[idx] for k, v in profile.items()}
+            return _exact_templates(ts, d, t, z, sub)
+
+        promoted = promote_symmetry(tpls, top.tolist(), data, tau, z_arg, chi2, config.promote, exact, n_model)
         for b, old in enumerate(promoted):
             if old:
                 num_params[b] = n_model(tpls[b])
     times["promote"] = time.perf_counter() - t3
 
-    final_fit = _exact_templates(tpls, data, tau, zero if data.has_two_theta else None)
+    final_fit = _exact_templates(tpls, data, tau, z_arg, profile)
     after = fit_metrics(data, final_fit, num_params)
     model_params = np.array([n_model(t) for t in tpls])
     after["model_params"] = model_params.astype(float)
@@ -333,4 +389,10 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         num_params=num_params.numpy(), calculated=final_fit.calculated.numpy(),
         background=final_fit.background.numpy(), stage=tuple(stage), refined_indices=tuple(top.tolist()),
         seconds=times, templates=tuple(tpls), promoted=tuple(promoted),
+        instrument=data.instrument, profile={k: v.numpy() for k, v in profile.items()},
     )
+
+
+def profile_defaults(data: FitData, name: str, num_crystals: int) -> torch.Tensor:
+    """(B,) copies of the data's instrument parameter ``name``."""
+    return getattr(profile_tensors(data, num_crystals), name).detach().clone()

@@ -8,7 +8,10 @@ B per orbit (Å², bounded to ``b_bounds_angstrom2``).  Scale and background sta
 form at every step).  Reflections are enumerated once; reflections whose Q coincide for every cell the
 crystal system allows are summed into peak groups, so that |F|² of a group carries the gradient of every
 coordinate.  The profile is widened at first (annealing) so that lattice offsets larger than a peak width
-still converge.  The best state seen per candidate (R_wp², without annealing) is returned.
+still converge.  With an instrument model (``data.instrument``) the sample displacement (lab 2θ data) and,
+unless the instrument was calibrated, the widths ``refined_widths`` (Caglioti W, U and Lorentzian Y by
+default; X is left out: its 1/cosθ term is the size broadening that τ already carries) are refined with
+the cell.  The best state seen per candidate (R_wp², without annealing) is returned.
 """
 
 from __future__ import annotations
@@ -91,9 +94,37 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     disp_frac = pc.max_displacement_angstrom / sym.orbit_length_angstrom  # (O,) Å → fractional
     den = (data.weight * data.intensity**2).sum()
     orbit_b = sym.orbit_crystal
+    # instrument model: sample displacement (lab reflection geometry) and, unless calibrated, the widths
+    inst = data.instrument
+    base_prof = None
+    prof_vars: dict[str, torch.Tensor] = {}
+    if inst is not None:
+        from pxrdsolve.instrument.profile import ProfileTensors
+
+        base_prof = ProfileTensors.from_instrument(inst, bsz)
+        lab = data.has_two_theta and (data.radiation.is_doublet or data.radiation.wavelength_angstrom > 1.0)
+        if lab and config.displacement_window_um > 0:
+            prof_vars["displacement_um"] = torch.zeros(bsz, dtype=torch.float64, requires_grad=True)
+        if not data.instrument_calibrated:
+            for name in config.refined_widths:
+                prof_vars[name] = torch.zeros(bsz, dtype=torch.float64, requires_grad=True)
+
+    def profile_of() -> tuple[object, dict[str, torch.Tensor]]:
+        if base_prof is None:
+            return None, {}
+        vals = {}
+        for name, v in prof_vars.items():
+            if name == "displacement_um":
+                vals[name] = getattr(base_prof, name) + config.displacement_window_um * torch.tanh(v)
+            else:  # widths: multiplicative, ×e^±4 around the start (which stays > 0)
+                start = getattr(base_prof, name).clamp_min(0.05)
+                vals[name] = start * torch.exp(4.0 * torch.tanh(v / 4.0))
+        return base_prof.with_(**vals), vals
+
     best = {"loss": torch.full((bsz,), math.inf, dtype=torch.float64), "cell": p0.clone(),
             "d": torch.zeros(sym.num_orbits, 3, dtype=torch.float64), "b_orbit": sym.orbit_b_iso.clone(),
-            "tau": tau0.clone(), "zero": torch.zeros(bsz, dtype=torch.float64)}
+            "tau": tau0.clone(), "zero": torch.zeros(bsz, dtype=torch.float64),
+            "profile": {k: getattr(base_prof, k).detach().clone() for k in prof_vars}}
 
     def state(move_atoms: bool):
         cell = apply_offsets(p0, sym.ties, u_len, u_ang, lc.length_window, lc.angle_window_deg)
@@ -116,6 +147,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     def run(steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
         cell_params = [u_len, u_ang] + ([u_zero] if use_zero else [])
         groups = [{"params": cell_params, "lr": cell_lr(lr, anneal)}]
+        if prof_vars:
+            groups.append({"params": list(prof_vars.values()), "lr": config.profile_lr})
         if refine_size:  # log size: its step does not depend on the peak width
             groups.append({"params": [u_tau], "lr": lr})
         if move_atoms:
@@ -133,8 +166,9 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
                 f2 = 2.0 * structure_factor_squared(sym.crystal_batch(cell, d, b), hkl, cidx, q_r)
             else:
                 f2 = f2_frozen
+            ptens, pvals = profile_of()
             prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
-                                 tau, zero, extra_fwhm_q=extra)
+                                 tau, zero, extra_fwhm_q=extra, profile=ptens)
             loss = linear_fit(data, prof).chi2 / den
             if extra == 0.0:
                 with torch.no_grad():
@@ -148,6 +182,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
                         best["d"] = torch.where(better[orbit_b][:, None], d.detach(), best["d"])
                     if b is not None:
                         best["b_orbit"] = torch.where(better[orbit_b], b.detach(), best["b_orbit"])
+                    for k, v in pvals.items():
+                        best["profile"][k] = torch.where(better, v.detach(), best["profile"][k])
             if step == steps:
                 break
             opt.zero_grad()
@@ -158,7 +194,7 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     run(lc.steps, lc.lr, False, lc.anneal_fwhm_q)
     if move:
         run(pc.steps, pc.lr, True, 0.0)
-    num_free = sym.ties.num_free() + int(refine_size) + int(use_zero)
+    num_free = sym.ties.num_free() + int(refine_size) + int(use_zero) + len(prof_vars)
     if move:
         num_free = num_free + sym.num_free_coordinates()
         if refine_b:
