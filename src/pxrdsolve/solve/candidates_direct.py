@@ -50,8 +50,8 @@ class DirectConfig:
 
     distance_factor: float = 0.7
     attempts_per_orbit: int = 32
-    assignment_tries: int = 8  # Wyckoff assignments tried per draw
-    structure_tries: int = 4  # coordinate/cell restarts per assignment
+    assignment_tries: int = 4  # Wyckoff assignments tried per draw
+    structure_tries: int = 2  # coordinate/cell restarts per assignment
     failures_per_pair: int = 3  # draws of a (space group, Z) pair that may fail before it is dropped
     prior_temperature: float = 1.0
     pool_shape_fraction: float = 0.5
@@ -90,6 +90,7 @@ def direct_space_candidates(
     prior = space_group_prior(lib, anonymous_formula(composition.amounts), pairs, config.prior_temperature)
     rng = np.random.default_rng(int(seed))
     failures = np.zeros(len(pairs), dtype=np.int64)
+    too_symmetric: set[tuple] = set()  # assignments without free coordinates that came out of higher symmetry
     out: list[Candidate] = []
     while len(out) < n_candidates:
         alive = failures < config.failures_per_pair
@@ -98,7 +99,7 @@ def direct_space_candidates(
         p = np.where(alive, prior, 0.0)
         k = int(rng.choice(len(pairs), p=p / p.sum()))
         sg, z, _ = pairs[k]
-        cand = _generate(lib, composition, sg, z, rng, volume_per_atom, cell_hint, config)
+        cand = _generate(lib, composition, sg, z, rng, volume_per_atom, cell_hint, config, too_symmetric)
         if cand is None:
             failures[k] += 1
             continue
@@ -262,8 +263,11 @@ def _min_distances(lattice: np.ndarray, new: np.ndarray, placed: np.ndarray) -> 
     (K, n, 3), periodic images within one cell included (enough for cells with angles in [60°, 120°])."""
     d = new[:, :, None, :] - (placed[None, None] if placed.ndim == 2 else placed[:, None])
     d -= np.round(d)
-    cart = (d[..., None, :] + _IMAGES) @ lattice  # (K, m, n, 27, 3)
-    return np.sqrt((cart**2).sum(-1)).min(-1)
+    cart = d @ lattice  # (K, m, n, 3)
+    off = _IMAGES @ lattice  # (27, 3)
+    # |cart + off|² = |cart|² + 2 cart·off + |off|², the middle term as one matrix product
+    d2 = (cart**2).sum(-1)[..., None] + 2.0 * (cart @ off.T) + (off**2).sum(-1)
+    return np.sqrt(np.maximum(d2.min(-1), 0.0))
 
 
 def _attempt_batches(total: int) -> list[int]:
@@ -343,7 +347,7 @@ def _primitive(lattice: np.ndarray, frac: np.ndarray, zs: np.ndarray, centering:
 
 
 def _generate(lib: PrototypeLibrary, comp: Composition, sg: int, z: int, rng: np.random.Generator,
-              volume_per_atom: float | None, cell_hint, config: DirectConfig
+              volume_per_atom: float | None, cell_hint, config: DirectConfig, too_symmetric: set[tuple]
               ) -> tuple[CrystalRecord, dict[str, Any]] | None:
     """One structure of ``comp`` × ``z`` in space group ``sg`` (primitive cell), or None."""
     import spglib
@@ -358,6 +362,10 @@ def _generate(lib: PrototypeLibrary, comp: Composition, sg: int, z: int, rng: np
         sites = _assign(data, counts, rng)
         if sites is None:
             continue
+        fixed = all(pos.dof == 0 for _, pos in sites)  # then the arrangement is the same for every cell
+        signature = (sg, tuple(sorted((e, pos.letter) for e, pos in sites)))
+        if fixed and signature in too_symmetric:
+            continue
         for _ in range(config.structure_tries):
             lattice, origin = _cell(lib, data, v_prim * data.centering_factor, rng, cell_hint, config)
             placed = _place(lattice, sites, radius, rng, config)
@@ -368,6 +376,8 @@ def _generate(lib: PrototypeLibrary, comp: Composition, sg: int, z: int, rng: np
                 break
             ds = spglib.get_symmetry_dataset((p_lat, p_frac, p_z), symprec=config.symprec)
             if ds is None or int(ds.number) != sg:
+                if fixed and cell_hint is None:
+                    too_symmetric.add(signature)
                 break  # this assignment makes a higher (or other) symmetry: try another assignment
             record = CrystalRecord(p_lat.astype(float), np.mod(p_frac.astype(float), 1.0),
                                    p_z.astype(np.int64), np.ones(natoms))

@@ -28,15 +28,30 @@ _TERM = re.compile(r"([+-]?)(\d*(?:/\d+)?)\*?([xyz]?)")
 @dataclass(frozen=True, eq=False)
 class WyckoffPosition:
     """One Wyckoff position: ``frac = affine[:, :3] @ (x, y, z) + affine[:, 3]`` for its representative,
-    and its ``multiplicity`` images ``rotations[k] @ frac + translations[k]`` (mod 1)."""
+    and its ``multiplicity`` images ``rotations[k] @ frac + translations[k]`` (mod 1); the coset
+    representatives are found on first use (a ValueError then if the table and spglib disagree)."""
 
     letter: str
     multiplicity: int  # atoms per conventional cell
     representative: str  # e.g. "x, 1/4, z"
     affine: np.ndarray  # (3, 4)
     dof: int  # free coordinates (rank of affine[:, :3])
-    rotations: np.ndarray  # (m, 3, 3) int
-    translations: np.ndarray  # (m, 3)
+    group_rotations: np.ndarray  # (n_ops, 3, 3) int, the space group's operations
+    group_translations: np.ndarray  # (n_ops, 3)
+
+    @functools.cached_property
+    def _cosets(self) -> tuple[np.ndarray, np.ndarray]:
+        return _coset_representatives(self.affine, self.group_rotations, self.group_translations, self.multiplicity)
+
+    @property
+    def rotations(self) -> np.ndarray:
+        """(m, 3, 3) operations giving the orbit's distinct images (computed on first use)."""
+        return self._cosets[0]
+
+    @property
+    def translations(self) -> np.ndarray:
+        """(m, 3) translations of :attr:`rotations`."""
+        return self._cosets[1]
 
     @property
     def label(self) -> str:
@@ -145,9 +160,8 @@ def space_group_data(number: int) -> SpaceGroupData:
     positions = []
     for letter, mult, triplet in entries:
         affine = parse_triplet(triplet)
-        r, t = _coset_representatives(affine, rot, trans, int(mult))
         positions.append(WyckoffPosition(letter, int(mult), triplet, affine,
-                                         int(np.linalg.matrix_rank(affine[:, :3])), r, t))
+                                         int(np.linalg.matrix_rank(affine[:, :3])), rot, trans))
     return SpaceGroupData(int(number), int(hall), symbol, symbol[0], rot, trans, tuple(positions))
 
 
