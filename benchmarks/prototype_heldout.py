@@ -133,8 +133,8 @@ def solve_one(target, library, config_name: str, args) -> dict:
         n_by_source[c.source] = n_by_source.get(c.source, 0) + 1
     ref_sg = out.get("space_group")
     out.update(config=config_name, n_candidates_by_source=n_by_source,
-               direct_with_target_space_group=sum(1 for c in extra if ref_sg and
-                                                  str(c.meta.get("space_group")) in str(ref_sg)),
+               direct_with_target_space_group=sum(1 for c in extra if c.meta.get("space_group") == ref_sg),
+               direct_space_groups=sorted({int(c.meta["space_group"]) for c in extra}),
                verdict=result.verdict.to_json())
     return out
 
