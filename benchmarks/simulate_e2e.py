@@ -15,7 +15,7 @@ times, in alternation, ``--repeats`` times each:
   parsing in worker processes, simulation, HDF5 writing; imports excluded), the same with ``--grid
   pxrdnet`` (conventional cells, 512-point inputs and 8192-point evaluation profiles), the command
   line itself (wall time including interpreter start and imports), and the core alone
-  (``compute_peaks`` on parsed records, batches of 256, float32 sums as ``simulate``).
+  (``compute_peaks`` on parsed records, batches of 256, float32 sums, one thread, as ``simulate``).
 
 Prints each timing's range over the repeats and the ratios pymatgen / other for each repeat (min–max),
 plus how many structures agree with pymatgen (same peak count, 2θ within 1e-6°, intensities within
@@ -154,17 +154,18 @@ def main() -> None:
         out = tmp / f"out_{grid.split(':')[0]}.h5"
         return lambda: run_simulate([str(folder)], out, cfg, device=args.device, workers=args.workers)
 
-    cli = [sys.executable, "-m", "pxrdsolve.cli.app", "simulate", str(folder), "--grid", "2theta:0:90:0.02",
-           "--sticks-only", "-q", "-o", str(tmp / "cli.h5")]
+    cli = [sys.executable, "-c", "from pxrdsolve.cli.app import main; main()", "simulate", str(folder),
+           "--grid", "2theta:0:90:0.02", "--sticks-only", "-q", "-o", str(tmp / "cli.h5")]
+    torch.set_num_threads(1)  # as simulate runs its simulator (see run_simulate's ``threads``)
     core()  # warm-up (first calls allocate)
     ours("2theta:0:90:0.02", True)()
     times: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         for name, calc in peers.items():
             times.setdefault(f"{name} end to end", []).append(
-                timed(lambda: [calc.get_pattern(s, two_theta_range=(0, 90)) for s in pymatgen_parse(paths)])[0])
+                timed(lambda c=calc: [c.get_pattern(s, two_theta_range=(0, 90)) for s in pymatgen_parse(paths)])[0])
             times.setdefault(f"{name} core", []).append(
-                timed(lambda: [calc.get_pattern(s, two_theta_range=(0, 90)) for s in structures])[0])
+                timed(lambda c=calc: [c.get_pattern(s, two_theta_range=(0, 90)) for s in structures])[0])
         times.setdefault("pxrdsolve end to end (sticks)", []).append(timed(ours("2theta:0:90:0.02", True))[0])
         times.setdefault("pxrdsolve end to end (pxrdnet)", []).append(timed(ours("pxrdnet", False))[0])
         times.setdefault("pxrdsolve command line (sticks)", []).append(
