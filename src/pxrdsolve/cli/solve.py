@@ -28,17 +28,37 @@ InstrEta = Annotated[float, typer.Option("--instrument-eta", min=0.0, max=1.0,
                                          help="Lorentzian fraction of the instrument pseudo-Voigt (0 = Gaussian).")]
 SolveSeed = Annotated[int, typer.Option("--seed", help="Random seed of the refinement's jittered restarts and of "
                                         "the model's candidate sampling (same seed, same results).")]
+InstrumentFile = Annotated[Path | None, typer.Option(
+    "--instrument", help="Calibrated instrument: a GSAS-II .instprm or a pxrdsolve instrument .json (e.g. from "
+    "'pxrdsolve calibrate'); its widths stay fixed. Without it, 2θ data are fitted with a lab (or, for one line "
+    "below 0.9 Å, synchrotron) preset whose W, U, Y and sample displacement are refined.")]
+ProfileOpt = Annotated[str, typer.Option(
+    "--profile", help="Peak profile: auto (instrument model for 2θ data or with --instrument, fixed-width "
+    "Fourier for Q data), instrument, or fourier (one width, --instrument-fwhm/--instrument-eta).")]
+FitRange = Annotated[str | None, typer.Option(
+    "--fit-range", help="Fit only LO:HI on the pattern's axis (2θ degrees or Q Å⁻¹), or 2theta:LO:HI, q:LO:HI, "
+    "d:LO:HI (Å).")]
+Exclude = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Leave an interval out of the fit (same syntax as --fit-range; repeatable), e.g. a "
+    "sample-holder peak.")]
 WavelengthOpt = Annotated[str | None, typer.Option(
     "--wavelength", "-w", help="X-ray wavelength when the file has none: Å or a name (CuKa1, CuKa12, MoKa …).")]
 
 
-def _config(seed: int, device: str, restarts: int, top_k: int, instrument_fwhm: float, instrument_eta: float = 0.0):
+def _config(seed: int, device: str, restarts: int, top_k: int, instrument_fwhm: float, instrument_eta: float = 0.0,
+            instrument: Path | None = None, profile: str = "auto", fit_range: str | None = None,
+            exclude: list[str] | None = None):
     from dataclasses import replace
 
-    from pxrdsolve.solve.pipeline import SolveConfig
+    from pxrdsolve.errors import InputError
+    from pxrdsolve.solve.pipeline import SolveConfig, load_instrument
 
+    if profile not in ("auto", "instrument", "fourier"):
+        raise InputError(f"--profile {profile!r}: give auto, instrument or fourier")
     base = SolveConfig()
-    obj = replace(base.refine.objective, instrument_fwhm_q=instrument_fwhm, instrument_eta=instrument_eta)
+    obj = replace(base.refine.objective, instrument_fwhm_q=instrument_fwhm, instrument_eta=instrument_eta,
+                  instrument=None if instrument is None else load_instrument(instrument), profile=profile,
+                  fit_range=fit_range, exclude=tuple(exclude or ()))
     refine = replace(base.refine, seed=seed, device=device, restarts=restarts, top_k=top_k, objective=obj)
     return replace(base, refine=refine)
 
@@ -103,6 +123,10 @@ def solve(
     refine_top: TopK = 12,
     instrument_fwhm: InstrFwhm = 0.0,
     instrument_eta: InstrEta = 0.0,
+    instrument: InstrumentFile = None,
+    profile: ProfileOpt = "auto",
+    fit_range: FitRange = None,
+    exclude: Exclude = None,
     device: t.Device = "cpu",
     seed: SolveSeed = 0,
     quiet: t.Quiet = False,
@@ -121,7 +145,8 @@ def solve(
         pattern, formula, size=size, z=z, wavelength=wavelength, space_group=space_group, cell=cell,
         candidates=[str(c) for c in candidates or []], library=None if library is None else str(library),
         checkpoint=None if checkpoint is None else str(checkpoint),
-        config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta), progress=_stages(quiet),
+        config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta, instrument, profile,
+                       fit_range, exclude), progress=_stages(quiet),
     )
     _report(result, output, p1, quiet, json_out)
 
@@ -139,6 +164,10 @@ def rank(
     refine_top: TopK = 12,
     instrument_fwhm: InstrFwhm = 0.0,
     instrument_eta: InstrEta = 0.0,
+    instrument: InstrumentFile = None,
+    profile: ProfileOpt = "auto",
+    fit_range: FitRange = None,
+    exclude: Exclude = None,
     device: t.Device = "cpu",
     seed: SolveSeed = 0,
     quiet: t.Quiet = False,
@@ -151,6 +180,7 @@ def rank(
     from pxrdsolve.solve.pipeline import rank_candidates
 
     result = rank_candidates([str(c) for c in candidates], pattern, size=size, wavelength=wavelength,
-                             config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta),
+                             config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta,
+                                            instrument, profile, fit_range, exclude),
                              progress=_stages(quiet))
     _report(result, output, p1, quiet, json_out)

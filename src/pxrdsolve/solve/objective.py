@@ -65,6 +65,8 @@ class ObjectiveConfig:
     profile: str = "auto"
     instrument: Instrument | None = None  # calibrated instrument (.instprm / JSON); None: refined from the pattern
     profile_method: str = "chunked"  # instrument model evaluation: "chunked" (fast, FCJ as a shift) or "exact"
+    fit_range: str | None = None  # "LO:HI" on the pattern's axis, or "2theta:LO:HI" / "q:LO:HI" / "d:LO:HI"
+    exclude: tuple[str, ...] = ()  # intervals left out of the fit, same syntax
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class FitData:
     instrument_calibrated: bool = False  # True: widths come from a calibration and stay fixed
     profile_axis: str = "q"  # the instrument model's density: per degree 2θ ("two_theta") or per Å⁻¹ ("q")
     exact_profile: bool = False  # instrument model: exact per-peak TCH ⊗ FCJ ⊗ sinc² (slow) or chunked (fast)
+    notes: tuple[str, ...] = ()  # what was cut or ignored (reported as warnings)
 
     @property
     def n_points(self) -> int:
@@ -131,9 +134,16 @@ def prepare_fit_data(
     fewer than 3 (sharp bulk or synchrotron peaks keep more than ``max_points`` points).
     """
     q = np.asarray(pattern.q_inv_angstrom, float)
+    notes: list[str] = []
     keep = q <= config.max_q_inv_angstrom
     if keep.sum() < 50:
         keep = np.ones_like(keep)
+    elif not keep.all():
+        notes.append(f"data above Q = {config.max_q_inv_angstrom:g} Å⁻¹ ({int((~keep).sum())} points) are not fitted "
+                     "(ample for ≤ 20-atom cells; raise ObjectiveConfig.max_q_inv_angstrom to fit them)")
+    keep &= select_ranges(pattern, config.fit_range, config.exclude, notes)
+    if keep.sum() < 20:
+        raise ValueError("fewer than 20 points left to fit after --fit-range/--exclude")
     q = q[keep]
     y = np.asarray(pattern.intensity, float)[keep]
     esd = None if pattern.esd is None else np.asarray(pattern.esd, float)[keep]
@@ -179,8 +189,51 @@ def prepare_fit_data(
         t(qg), t(yg), t(w), weighting, t(basis), radiation, None if tthg is None else t(tthg),
         float(config.instrument_fwhm_q), float(config.instrument_eta), float(config.background_ridge),
         instrument, config.instrument is not None, "two_theta" if tthg is not None else "q",
-        config.profile_method == "exact",
+        config.profile_method == "exact", tuple(notes),
     )
+
+
+def _interval_q(spec: str, pattern) -> tuple[float, float]:
+    """(Q_lo, Q_hi) Å⁻¹ of ``"LO:HI"`` (the pattern's axis: 2θ degrees for 2θ data, else Q) or
+    ``"2theta:LO:HI"``, ``"q:LO:HI"``, ``"d:LO:HI"`` (d in Å)."""
+    parts = [p.strip() for p in str(spec).split(":")]
+    axis = "2theta" if pattern.two_theta_deg is not None else "q"
+    if len(parts) == 3:
+        axis = parts[0].lower().replace("2θ", "2theta").replace("tth", "2theta")
+        parts = parts[1:]
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except (ValueError, IndexError):
+        raise ValueError(f"bad interval {spec!r}: give LO:HI or 2theta:LO:HI, q:LO:HI, d:LO:HI") from None
+    if not lo < hi:
+        raise ValueError(f"bad interval {spec!r}: LO must be below HI")
+    if axis == "q":
+        return lo, hi
+    if axis == "d":
+        return 2 * math.pi / hi, 2 * math.pi / max(lo, 1e-9)
+    if axis != "2theta":
+        raise ValueError(f"bad interval {spec!r}: axis must be 2theta, q or d")
+    lam = pattern.wavelength_angstrom
+    if lam is None:
+        raise ValueError(f"interval {spec!r} in 2θ needs the pattern's wavelength")
+    to_q = lambda t: 4 * math.pi / lam * math.sin(math.radians(min(t, 179.9) / 2))  # noqa: E731
+    return to_q(lo), to_q(hi)
+
+
+def select_ranges(pattern, fit_range: str | None, exclude: tuple[str, ...], notes: list[str]) -> np.ndarray:
+    """Mask of the points inside ``fit_range`` and outside every ``exclude`` interval; notes what was left out."""
+    q = np.asarray(pattern.q_inv_angstrom, float)
+    keep = np.ones(q.size, bool)
+    if fit_range:
+        lo, hi = _interval_q(fit_range, pattern)
+        keep &= (q >= lo) & (q <= hi)
+        notes.append(f"fit range {fit_range}: {int((~keep).sum())} of {q.size} points left out")
+    for spec in exclude:
+        lo, hi = _interval_q(spec, pattern)
+        out = (q >= lo) & (q <= hi)
+        keep &= ~out
+        notes.append(f"excluded {spec}: {int(out.sum())} points")
+    return keep
 
 
 def fit_instrument(config: ObjectiveConfig, radiation: Radiation, two_theta_data: bool) -> Instrument | None:

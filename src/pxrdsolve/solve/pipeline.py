@@ -77,6 +77,17 @@ class SolveResult:
         }
 
 
+def load_instrument(path: str | Path):
+    """An :class:`~pxrdsolve.instrument.model.Instrument` from a GSAS-II ``.instprm`` or a pxrdsolve JSON file."""
+    from pxrdsolve.instrument.instprm import read_instprm
+    from pxrdsolve.instrument.model import read_instrument_json
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such instrument file")
+    return read_instrument_json(p) if p.suffix.lower() == ".json" else read_instprm(p)
+
+
 def _load_pattern(pattern, wavelength):
     if isinstance(pattern, (str, Path)):
         from pxrdsolve.patterns import read_pattern
@@ -212,7 +223,11 @@ def run_solve(
     t0 = time.perf_counter()
     tau, refine_size, mode = _start_size(pattern, size, warnings)
     narrowest = math.hypot(2.7831 / (2.0 * tau if refine_size else tau), config.refine.objective.instrument_fwhm_q)
-    data = prepare_fit_data(pattern, config.refine.objective, narrowest_fwhm_q=narrowest)
+    try:
+        data = prepare_fit_data(pattern, config.refine.objective, narrowest_fwhm_q=narrowest)
+    except ValueError as exc:
+        raise InputError(f"{getattr(pattern, 'path', 'pattern')}: {exc}") from None
+    warnings += list(data.notes)
     if progress:
         progress(f"refining {len(candidates)} candidates against {data.n_points} points (start τ = {tau:.1f} Å)")
     refined = refine_candidates([c.record for c in candidates], data, tau, refine_size, config.refine)

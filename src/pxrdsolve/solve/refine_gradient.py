@@ -147,8 +147,10 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     def run(steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
         cell_params = [u_len, u_ang] + ([u_zero] if use_zero else [])
         groups = [{"params": cell_params, "lr": cell_lr(lr, anneal)}]
-        if prof_vars:
-            groups.append({"params": list(prof_vars.values()), "lr": config.profile_lr})
+        # displacement with the cell; widths only without annealing (the extra width would shrink them)
+        active = [v for k, v in prof_vars.items() if k == "displacement_um" or anneal == 0.0]
+        if active:
+            groups.append({"params": active, "lr": config.profile_lr})
         if refine_size:  # log size: its step does not depend on the peak width
             groups.append({"params": [u_tau], "lr": lr})
         if move_atoms:
@@ -194,6 +196,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     run(lc.steps, lc.lr, False, lc.anneal_fwhm_q)
     if move:
         run(pc.steps, pc.lr, True, 0.0)
+    elif any(k != "displacement_um" for k in prof_vars):  # a profile stage when atoms stay put
+        run(max(lc.steps // 2, 10), lc.lr, False, 0.0)
     num_free = sym.ties.num_free() + int(refine_size) + int(use_zero) + len(prof_vars)
     if move:
         num_free = num_free + sym.num_free_coordinates()
