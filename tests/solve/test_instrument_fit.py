@@ -46,7 +46,8 @@ def lab_pattern(tau: float = 300.0, counts: float = 2e4, seed: int = 0) -> Measu
 def fits():
     pattern = lab_pattern()
     start = record(RUTILE["lattice"] * 1.004, RUTILE["frac"], RUTILE["z"])
-    cfg = RefineConfig(top_k=1, restarts=1, lattice=LatticeStageConfig(steps=60), positions=PositionStageConfig(steps=60))
+    cfg = RefineConfig(top_k=1, restarts=1, lattice=LatticeStageConfig(steps=60),
+                       positions=PositionStageConfig(steps=60))
     out = {}
     for profile in ("instrument", "fourier"):
         obj = ObjectiveConfig(profile=profile, instrument_fwhm_q=0.01, max_points=10**5)
