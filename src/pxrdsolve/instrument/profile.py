@@ -252,7 +252,8 @@ def render_profile(
         narrow = np.maximum(fw_sym, fw_size)
         ext = fcj_span_deg(pk.two_theta.cpu().numpy(), pk.sh_l.cpu().numpy()) * pk.scale_t.cpu().numpy()
         order = _order_for(ext / narrow)
-        half = window_fwhm * fwhm
+        # quantised (1/8 octave) so that small parameter changes keep windows and tail switches fixed
+        half = np.exp2(np.floor(np.log2(window_fwhm * fwhm) * 8.0) / 8.0)
         tp = pk.t.cpu().numpy()
         low_side = pk.two_theta.cpu().numpy() <= 90.0
         lo = tp - half - np.where(low_side, ext, 0.0)
@@ -381,6 +382,7 @@ def _tails(t_grid, pk: _Peaks, tail_unit, cidx, num_crystals: int, half, max_ele
     w_min = float(half.min())
     for level, h in (("near", w_min / 8.0), ("far", w_min)):
         h = max(h, (t1 - t0) / 16384.0)
+        h = float(np.exp2(np.floor(np.log2(h) * 4.0) / 4.0))  # quantised: fixed under small changes
         n_c = math.ceil((t1 - t0) / h) + 4
         start = t0 - h
         tc = start + h * torch.arange(n_c, dtype=dt, device=dev)
