@@ -41,6 +41,9 @@ FitRange = Annotated[str | None, typer.Option(
 Exclude = Annotated[list[str] | None, typer.Option(
     "--exclude", help="Leave an interval out of the fit (same syntax as --fit-range; repeatable), e.g. a "
     "sample-holder peak.")]
+Phases = Annotated[list[Path] | None, typer.Option(
+    "--phase", help="Structure (CIF) of a known extra phase fitted with every candidate: an impurity, a standard "
+    "mixed in, the sample holder (repeatable). Its scale is refined and weight fractions are reported.")]
 WavelengthOpt = Annotated[str | None, typer.Option(
     "--wavelength", "-w", help="X-ray wavelength when the file has none: Å or a name (CuKa1, CuKa12, MoKa …).")]
 
@@ -127,6 +130,7 @@ def solve(
     profile: ProfileOpt = "auto",
     fit_range: FitRange = None,
     exclude: Exclude = None,
+    phase: Phases = None,
     device: t.Device = "cpu",
     seed: SolveSeed = 0,
     quiet: t.Quiet = False,
@@ -146,7 +150,7 @@ def solve(
         candidates=[str(c) for c in candidates or []], library=None if library is None else str(library),
         checkpoint=None if checkpoint is None else str(checkpoint),
         config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta, instrument, profile,
-                       fit_range, exclude), progress=_stages(quiet),
+                       fit_range, exclude), progress=_stages(quiet), phases=[str(p) for p in phase or []],
     )
     _report(result, output, p1, quiet, json_out)
 
@@ -168,6 +172,7 @@ def rank(
     profile: ProfileOpt = "auto",
     fit_range: FitRange = None,
     exclude: Exclude = None,
+    phase: Phases = None,
     device: t.Device = "cpu",
     seed: SolveSeed = 0,
     quiet: t.Quiet = False,
@@ -182,5 +187,6 @@ def rank(
     result = rank_candidates([str(c) for c in candidates], pattern, size=size, wavelength=wavelength,
                              config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta,
                                             instrument, profile, fit_range, exclude),
+                             phases=[str(p) for p in phase or []],
                              progress=_stages(quiet))
     _report(result, output, p1, quiet, json_out)

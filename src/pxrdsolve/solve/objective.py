@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -92,6 +92,7 @@ class FitData:
     profile_axis: str = "q"  # the instrument model's density: per degree 2θ ("two_theta") or per Å⁻¹ ("q")
     exact_profile: bool = False  # instrument model: exact per-peak TCH ⊗ FCJ ⊗ sinc² (slow) or chunked (fast)
     notes: tuple[str, ...] = ()  # what was cut or ignored (reported as warnings)
+    phases: Any = None  # known extra phases (pxrdsolve.solve.phases.ExtraPhases) fitted with every candidate
 
     @property
     def n_points(self) -> int:
@@ -343,13 +344,14 @@ def render_sticks(
 @dataclass(frozen=True)
 class LinearFit:
     """Per-candidate linear solution: scale (B,), background coefficients (B, n_bg), y_calc and
-    background on the grid (B, G), χ² = Σ w (y − y_calc)² (B,)."""
+    background on the grid (B, G), χ² = Σ w (y − y_calc)² (B,), scales of extra phases (B, E)."""
 
     scale: torch.Tensor
     background_coeffs: torch.Tensor
     calculated: torch.Tensor
     background: torch.Tensor
     chi2: torch.Tensor
+    phase_scales: torch.Tensor | None = None
 
 
 def _solve(a: torch.Tensor, yw: torch.Tensor, ridge: float, first_free: int) -> torch.Tensor:
@@ -364,27 +366,44 @@ def _solve(a: torch.Tensor, yw: torch.Tensor, ridge: float, first_free: int) -> 
     return torch.linalg.solve(m, rhs)
 
 
-def linear_fit(data: FitData, profiles: torch.Tensor) -> LinearFit:
-    """Solve scale ≥ 0 and background for each profile (B, G) against the data (closed form)."""
+def linear_fit(data: FitData, profiles: torch.Tensor, extra: torch.Tensor | None = None) -> LinearFit:
+    """Solve scale ≥ 0 and background for each profile (B, G) against the data (closed form); ``extra``
+    (B, E, G): profiles of known extra phases, each with its own scale ≥ 0 (a phase whose scale comes out
+    negative is dropped and the rest solved again)."""
     bsz, g = profiles.shape
     sw = data.weight.sqrt()
     norm = profiles.detach().amax(dim=1, keepdim=True).clamp_min(1e-300)
-    prof = profiles / norm
-    basis = data.basis.to(prof.dtype)
-    a = torch.cat([prof.unsqueeze(-1), basis.unsqueeze(0).expand(bsz, g, basis.shape[1])], dim=2)
-    aw = a * sw[None, :, None]
+    cols = [(profiles / norm).unsqueeze(-1)]
+    n_extra = 0
+    if extra is not None:
+        n_extra = extra.shape[1]
+        e_norm = extra.detach().amax(dim=2, keepdim=True).clamp_min(1e-300)  # (B, E, 1)
+        cols.append((extra / e_norm).transpose(1, 2))
+    basis = data.basis.to(profiles.dtype)
+    a = torch.cat(cols + [basis.unsqueeze(0).expand(bsz, g, basis.shape[1])], dim=2)
     yw = (data.intensity * sw).expand(bsz, g)
-    coef = _solve(aw, yw, data.background_ridge, 1)
+    mask = torch.ones(bsz, a.shape[2], dtype=a.dtype, device=a.device)
+    for _ in range(2 if n_extra else 1):
+        am = a * mask[:, None, :]
+        aw = am * sw[None, :, None]
+        coef = _solve(aw, yw, data.background_ridge, 1 + n_extra) * mask
+        if n_extra:
+            neg = coef[:, 1:1 + n_extra] < 0
+            if not bool(neg.any()):
+                break
+            mask[:, 1:1 + n_extra] = (~neg).to(a.dtype) * mask[:, 1:1 + n_extra]
     if basis.shape[1] > 0:
-        cb = _solve(aw[:, :, 1:], yw, data.background_ridge, 0)
-        bg_only = torch.cat([torch.zeros_like(coef[:, :1]), cb], dim=1)
+        cb = _solve(aw[:, :, 1 + n_extra:], yw, data.background_ridge, 0)
+        bg_only = torch.cat([torch.zeros_like(coef[:, :1 + n_extra]), cb], dim=1)
     else:
         bg_only = torch.zeros_like(coef)
     coef = torch.where(coef[:, :1] > 0, coef, bg_only)
-    calc = (a @ coef.unsqueeze(-1)).squeeze(-1)
-    bg = basis @ coef[:, 1:].T if basis.shape[1] > 0 else torch.zeros_like(calc).T
+    calc = (am @ coef.unsqueeze(-1)).squeeze(-1)
+    bgc = coef[:, 1 + n_extra:]
+    bg = basis @ bgc.T if basis.shape[1] > 0 else torch.zeros_like(calc).T
     chi2 = (((data.intensity - calc) * sw) ** 2).sum(-1)
-    return LinearFit(coef[:, 0] / norm[:, 0], coef[:, 1:], calc, bg.T, chi2)
+    phase_scales = coef[:, 1:1 + n_extra] / e_norm[:, :, 0] if n_extra else None
+    return LinearFit(coef[:, 0] / norm[:, 0], bgc, calc, bg.T, chi2, phase_scales)
 
 
 def fit_metrics(data: FitData, fit: LinearFit, num_params: torch.Tensor | int) -> dict[str, np.ndarray]:

@@ -61,6 +61,21 @@ class SolveResult:
     config: dict[str, Any]
     inputs: dict[str, Any]
     warnings: tuple[str, ...] = ()
+    phases: Any = None  # the known extra phases fitted with every candidate (ExtraPhases or None)
+
+    def _extras(self, r: RankedCandidate) -> dict[str, Any]:
+        """Per ranked candidate: refined instrument (with the instrument model) and phase weight fractions."""
+        out: dict[str, Any] = {}
+        inst = self.refined.instrument_of(r.index)
+        if inst is not None:
+            out["instrument"] = inst.to_json()
+        ph = self.refined.phase_scales
+        if ph is not None and self.phases is not None:
+            from pxrdsolve.solve.phases import weight_fractions
+
+            out["weight_fractions"] = weight_fractions(float(self.refined.scale[r.index]), r.record,
+                                                       ph[r.index], self.phases)
+        return out
 
     @property
     def best(self) -> RankedCandidate | None:
@@ -72,9 +87,25 @@ class SolveResult:
             "verdict": self.verdict.to_json(), "n_candidates": len(self.candidates),
             "n_refined": len(self.refined.refined_indices), "size_mode": self.size_mode,
             "weighting": self.weighting, "wavelength_angstrom": self.wavelength_angstrom,
-            "top": [r.to_json() for r in self.ranked], "seconds": self.seconds, "inputs": self.inputs,
+            "top": [r.to_json() | self._extras(r) for r in self.ranked], "seconds": self.seconds,
+            "inputs": self.inputs,
             "warnings": list(self.warnings),
         }
+
+
+def _load_phases(paths: Sequence[str | Path], data, tau: float):
+    """Known extra phases from structure files (one-line errors naming the file)."""
+    from pxrdsolve.solve.candidates_user import user_candidates
+    from pxrdsolve.solve.objective import stick_pad
+    from pxrdsolve.solve.phases import extra_phases
+
+    found, failures = user_candidates([str(p) for p in paths])
+    if failures:
+        src, why = failures[0]
+        raise InputError(f"{src}: cannot use as --phase ({why})")
+    q_max = data.q_range[1] + stick_pad(data, tau) + 0.5
+    return extra_phases([c.record for c in found], [c.label for c in found], data.radiation.wavelength_angstrom,
+                        q_max)
 
 
 def load_instrument(path: str | Path):
@@ -211,10 +242,11 @@ def _user_source(candidates, warnings: list[str]) -> list[Candidate]:
 def run_solve(
     pattern, candidates: list[Candidate], *, size="auto", config: SolveConfig = SolveConfig(),
     inputs: dict[str, Any] | None = None, warnings: list[str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, phases: Sequence[str | Path] = (),
 ) -> SolveResult:
     """Refine, rank and judge given candidates against a read pattern (shared by solve and rank);
-    ``progress`` (optional) is told each stage as it starts."""
+    ``progress`` (optional) is told each stage as it starts; ``phases``: structure files of known extra
+    phases fitted with every candidate (see :mod:`pxrdsolve.solve.phases`)."""
     from pxrdsolve.solve.objective import prepare_fit_data
 
     warnings = list(warnings or [])
@@ -228,6 +260,8 @@ def run_solve(
     except ValueError as exc:
         raise InputError(f"{getattr(pattern, 'path', 'pattern')}: {exc}") from None
     warnings += list(data.notes)
+    if phases:
+        data = replace(data, phases=_load_phases(phases, data, tau))
     if progress:
         progress(f"refining {len(candidates)} candidates against {data.n_points} points (start τ = {tau:.1f} Å)")
     refined = refine_candidates([c.record for c in candidates], data, tau, refine_size, config.refine)
@@ -236,6 +270,13 @@ def run_solve(
         progress("ranking, merging duplicates and judging")
     ranked = rank_and_merge(candidates, refined, config.rank)
     verdict = decide(ranked, config.verdict)
+    if ranked:
+        from pxrdsolve.solve.residual_peaks import unexplained_peaks
+
+        strong = unexplained_peaks(data, refined, ranked[0].index)
+        if strong:
+            warnings.append("strong observed peaks that no phase explains at " + ", ".join(strong)
+                            + " (an impurity? try --phase)")
     t2 = time.perf_counter()
     seconds = {**{f"refine_{k}": v for k, v in refined.seconds.items()}, "rank": t2 - t1, "total": t2 - t0}
     return SolveResult(
@@ -244,7 +285,7 @@ def run_solve(
         two_theta_deg=None if data.two_theta_deg is None else data.two_theta_deg.numpy(),
         wavelength_angstrom=data.radiation.wavelength_angstrom, weighting=data.weighting, size_mode=mode,
         seconds=seconds, config=config.to_json(), inputs=dict(inputs or {}),
-        warnings=tuple(warnings) + tuple(getattr(pattern, "warnings", ())),
+        warnings=tuple(warnings) + tuple(getattr(pattern, "warnings", ())), phases=data.phases,
     )
 
 
@@ -262,6 +303,7 @@ def solve_pattern(
     checkpoint: Any = None,
     config: SolveConfig = SolveConfig(),
     progress: Callable[[str], None] | None = None,
+    phases: Sequence[str | Path] = (),
 ) -> SolveResult:
     """Solve a structure from a powder pattern (a path or a ``MeasuredPattern``) and a formula.
 
@@ -312,7 +354,8 @@ def solve_pattern(
               "n_user_candidates": len(candidates or []), "n_model_candidates": len(model_pool),
               "checkpoint": str(checkpoint) if isinstance(checkpoint, (str, Path)) else None,
               "library": str(library) if isinstance(library, (str, Path)) else getattr(library, "path", None)}
-    result = run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings, progress=progress)
+    result = run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings, phases=phases,
+                       progress=progress)
     return replace(result, seconds={"candidates": t_cand, "candidates_model": t_model, **result.seconds,
                                     "total": result.seconds["total"] + t_cand})
 
@@ -325,6 +368,7 @@ def rank_candidates(
     wavelength: float | str | None = None,
     config: SolveConfig = SolveConfig(),
     progress: Callable[[str], None] | None = None,
+    phases: Sequence[str | Path] = (),
 ) -> SolveResult:
     """Refine and rank given structures (CIF paths or :class:`Candidate`) against a pattern."""
     warnings: list[str] = []
@@ -332,4 +376,5 @@ def rank_candidates(
     pool = _user_source(list(candidate_paths), warnings)
     inputs = {"pattern": str(getattr(measured, "path", pattern)), "candidates": [str(c) for c in candidate_paths
               if not isinstance(c, Candidate)], "size": size, "wavelength": wavelength}
-    return run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings, progress=progress)
+    return run_solve(measured, pool, size=size, config=config, inputs=inputs, warnings=warnings, progress=progress,
+                     phases=phases)

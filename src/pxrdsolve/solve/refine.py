@@ -43,6 +43,7 @@ from pxrdsolve.solve.objective import (
     render_sticks,
     stick_pad,
 )
+from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.selection import model_parameters, penalised_chi2
 from pxrdsolve.structure.model import SymmetricBatch
@@ -152,6 +153,7 @@ class RefineResult:
     promoted: tuple[int, ...] = ()
     instrument: Any = None  # the instrument model the fit used (None: fixed-width Fourier profile)
     profile: dict[str, np.ndarray] = field(default_factory=dict)  # refined instrument parameters (name → (B,))
+    phase_scales: np.ndarray | None = None  # (B, E) scales of the known extra phases (absolute profiles)
 
     def instrument_of(self, b: int):
         """The instrument with candidate ``b``'s refined parameters (zero shift included), or None."""
@@ -173,9 +175,10 @@ def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Te
     with torch.no_grad():
         q_max = data.q_range[1] + stick_pad(data, tau)
         peaks = compute_peaks(batch, data.radiation.wavelength_angstrom, q_max)
+        ptens = profile_tensors(data, batch.num_crystals, profile)
         prof = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index,
-                             batch.num_crystals, tau, zero, profile=profile_tensors(data, batch.num_crystals, profile))
-        return linear_fit(data, prof)
+                             batch.num_crystals, tau, zero, profile=ptens)
+        return linear_fit(data, prof, render_extra(data, batch.num_crystals, tau, zero, ptens))
 
 
 def profile_tensors(data: FitData, num_crystals: int, values: dict[str, torch.Tensor] | None = None):
@@ -236,6 +239,7 @@ def volume_scan(
     den = (data.weight * data.intensity**2).sum()
     tau_t = torch.tensor(tau, dtype=torch.float64)
     q_max = (data.q_range[1] + stick_pad(data, tau_t)) * float(scales.max())
+    extra_phase = None
     with torch.no_grad():
         for start in range(0, batch.num_crystals, chunk):
             idx = list(range(start, min(start + chunk, batch.num_crystals)))
@@ -246,7 +250,10 @@ def volume_scan(
             f2 = peaks.f_squared.repeat_interleave(n_s)
             cidx = peaks.crystal_index.repeat_interleave(n_s) * n_s + rep.to(peaks.crystal_index)
             prof = render_sticks(data, q, f2, cidx, len(idx) * n_s, tau_t, extra_fwhm_q=extra_fwhm_q)
-            loss = (linear_fit(data, prof).chi2 / den).view(len(idx), n_s).cpu()
+            if extra_phase is None and data.phases is not None:  # the same for every candidate and factor
+                extra_phase = render_extra(data, 1, tau_t)
+            ext = None if extra_phase is None else extra_phase.expand(len(idx) * n_s, -1, -1)
+            loss = (linear_fit(data, prof, ext).chi2 / den).view(len(idx), n_s).cpu()
             val, arg = loss.min(dim=1)
             best_l[idx], best_s[idx] = val, scales[arg]
     return best_s, best_l
@@ -390,6 +397,7 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         background=final_fit.background.numpy(), stage=tuple(stage), refined_indices=tuple(top.tolist()),
         seconds=times, templates=tuple(tpls), promoted=tuple(promoted),
         instrument=data.instrument, profile={k: v.numpy() for k, v in profile.items()},
+        phase_scales=None if final_fit.phase_scales is None else final_fit.phase_scales.numpy(),
     )
 
 

@@ -23,6 +23,7 @@ import torch
 from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
 from pxrdsolve.diffraction.structure_factors import structure_factor_squared
 from pxrdsolve.solve.objective import FitData, linear_fit, peak_fwhm_q, peak_groups_sum, render_sticks, stick_pad
+from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.structure.cell import apply_offsets
 from pxrdsolve.structure.model import SymmetricBatch
 
@@ -171,7 +172,7 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
             ptens, pvals = profile_of()
             prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
                                  tau, zero, extra_fwhm_q=extra, profile=ptens)
-            loss = linear_fit(data, prof).chi2 / den
+            loss = linear_fit(data, prof, render_extra(data, bsz, tau, zero, ptens)).chi2 / den
             if extra == 0.0:
                 with torch.no_grad():
                     better = loss.detach() < best["loss"]
