@@ -4,7 +4,8 @@ A typical solve call: B crystals × P peaks each on a G-point grid (Cu Kα, 2θ 
 lab instrument (Caglioti + Lorentzian + FCJ asymmetry), forward and forward+backward (gradients for
 positions, intensities, τ and the profile parameters).  ``render_pattern`` is timed on the same
 sticks and grid at one fixed width (its own best case).  Run:
-``python benchmarks/profile_speed.py [--crystals 24] [--peaks 500] [--points 3000] [--threads 2]``.
+``python benchmarks/profile_speed.py [--crystals 24] [--peaks 500] [--points 3000] [--size 50]
+[--grid 2theta|q] [--threads 2]``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--instrument", default="lab_cu", choices=["lab_cu", "synchrotron", "none"])
+    ap.add_argument("--window", type=float, default=10.0, help="window_fwhm of render_profile")
+    ap.add_argument("--grid", default="2theta", choices=["2theta", "q"],
+                    help="grid uniform in 2θ (a scan; grid-aligned lattices) or in Q (interpolated lattices)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     inst = getattr(Instrument, args.instrument)()
@@ -46,8 +50,14 @@ def main() -> None:
     b, p = args.crystals, args.peaks
     q_lo = 4 * math.pi * math.sin(math.radians(2.5)) / lam
     q_hi = 4 * math.pi * math.sin(math.radians(45.0)) / lam
-    q_grid = torch.linspace(q_lo, q_hi, args.points, dtype=torch.float64)
-    q_peak = (q_lo + (q_hi - q_lo) * torch.rand(b * p, generator=gen, dtype=torch.float64)).requires_grad_()
+    if args.grid == "q":
+        q_grid = torch.linspace(q_lo, q_hi, args.points, dtype=torch.float64)
+    else:
+        tt = torch.linspace(5.0, 90.0, args.points, dtype=torch.float64)
+        q_grid = 4 * math.pi * torch.sin(torch.deg2rad(tt / 2)) / lam
+    # peak density ∝ Q² as in a real pattern
+    u = torch.rand(b * p, generator=gen, dtype=torch.float64)
+    q_peak = ((q_lo**3 + (q_hi**3 - q_lo**3) * u) ** (1 / 3)).requires_grad_()
     inten = torch.rand(b * p, generator=gen, dtype=torch.float64).requires_grad_()
     cidx = torch.arange(b).repeat_interleave(p)
     size = torch.full((b,), args.size, dtype=torch.float64, requires_grad=True)
@@ -56,10 +66,10 @@ def main() -> None:
 
     def fwd():
         with torch.no_grad():
-            render_profile(q_grid, q_peak, inten, cidx, b, size, prm, lam)
+            render_profile(q_grid, q_peak, inten, cidx, b, size, prm, lam, window_fwhm=args.window)
 
     def fwd_bwd():
-        y = render_profile(q_grid, q_peak, inten, cidx, b, size, prm, lam)
+        y = render_profile(q_grid, q_peak, inten, cidx, b, size, prm, lam, window_fwhm=args.window)
         torch.autograd.grad(y.square().sum(), leaves)
 
     fw_q = 0.05 * (2 * math.pi / lam) * math.pi / 180  # 0.05° at low angle, in Å⁻¹
@@ -76,8 +86,8 @@ def main() -> None:
 
     t_f, t_fb = _best(fwd, args.repeat), _best(fwd_bwd, args.repeat)
     r_f, r_fb = _best(ref, args.repeat), _best(ref_bwd, args.repeat)
-    print(f"{b} crystals x {p} peaks x {args.points} points, tau {args.size} A, {args.instrument}, "
-          f"{args.threads} threads")
+    print(f"{b} crystals x {p} peaks x {args.points} points ({args.grid} grid, 2θ 5–90°), tau {args.size} A, "
+          f"{args.instrument}, window {args.window:g} FWHM, {args.threads} threads")
     print(f"render_profile  forward {t_f:.3f} s   forward+backward {t_fb:.3f} s")
     print(f"render_pattern  forward {r_f:.3f} s   forward+backward {r_fb:.3f} s  (one fixed width)")
     print(f"ratio profile/pattern: forward {t_f / r_f:.2f}x   forward+backward {t_fb / r_fb:.2f}x")
