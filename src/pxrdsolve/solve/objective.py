@@ -279,6 +279,15 @@ def peak_fwhm_q(data: FitData, size_angstrom: float) -> float:
     return math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, instrument_fwhm_q(data))
 
 
+SHARP_SIZE_ANGSTROM = 150.0  # above this τ the instrument model renders peak by peak (sinc² lobes negligible)
+
+
+def sharp_peaks(data: FitData, size_angstrom) -> bool:
+    """True when every crystal's τ (Å) is large enough for the windowed peak-by-peak renderer."""
+    tau = torch.as_tensor(size_angstrom, dtype=torch.float64).detach()
+    return bool((tau >= SHARP_SIZE_ANGSTROM).all())
+
+
 def stick_pad(data: FitData, size_angstrom: torch.Tensor | float) -> float:
     """Q margin (Å⁻¹) beyond the data range whose peaks still contribute tails."""
     tau = float(torch.as_tensor(size_angstrom).detach().min())
@@ -311,7 +320,7 @@ def render_sticks(
     pad = stick_pad(data, size_angstrom)
     q_all, i_all, c_all = source_line_sticks(q_peak, f_squared, peak_crystal, rad)
     if data.instrument is not None:
-        from pxrdsolve.instrument.chunked import render_chunked
+        from pxrdsolve.instrument.chunked import render_chunked, render_windowed
         from pxrdsolve.instrument.model import polarisation_ratio
         from pxrdsolve.instrument.profile import ProfileTensors, render_profile
 
@@ -329,6 +338,9 @@ def render_sticks(
         if data.exact_profile:
             return render_profile(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
                                   size_angstrom, prof, lam1, axis=data.profile_axis)
+        if sharp_peaks(data, size_angstrom):
+            return render_windowed(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
+                                   size_angstrom, prof, lam1, axis=data.profile_axis)
         return render_chunked(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
                               size_angstrom, prof, lam1, axis=data.profile_axis, pad_inv_angstrom=pad)
     if zero_shift_deg is not None:  # move each stick to 2θ + zero (primary-λ axis)

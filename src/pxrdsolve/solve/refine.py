@@ -191,10 +191,37 @@ def profile_tensors(data: FitData, num_crystals: int, values: dict[str, torch.Te
     return base.with_(**{k: torch.as_tensor(v, dtype=torch.float64) for k, v in (values or {}).items()})
 
 
-def scan_data(data: FitData) -> FitData:
-    """The data as the cheap passes (volume scans, candidate selection) see them: with an instrument model,
-    the fixed-width Fourier renderer at the instrument's TCH width and η at mid-range."""
-    if data.instrument is None:
+def coarsen(data: FitData, fwhm_q: float, points_per_fwhm: float = 3.0) -> FitData:
+    """The data averaged in groups of consecutive points so that about ``points_per_fwhm`` remain per
+    ``fwhm_q`` (Å⁻¹; weights added, so χ² keeps its scale); unchanged when already that coarse."""
+    from dataclasses import replace
+
+    q = data.q_inv_angstrom
+    if q.numel() < 200:
+        return data
+    step = float((q[-1] - q[0]) / (q.numel() - 1))
+    k = int(fwhm_q / points_per_fwhm / max(step, 1e-12))
+    k = min(k, q.numel() // 100)
+    if k < 2:
+        return data
+    n = (q.numel() // k) * k
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return t[:n].reshape(n // k, k, *t.shape[1:]).mean(1)
+
+    w = data.weight[:n].reshape(-1, k).sum(1)
+    yw = (data.weight * data.intensity)[:n].reshape(-1, k).sum(1) / w.clamp_min(1e-300)
+    return replace(data, q_inv_angstrom=mean(q), intensity=yw, weight=w, basis=mean(data.basis),
+                   two_theta_deg=None if data.two_theta_deg is None else mean(data.two_theta_deg))
+
+
+def scan_data(data: FitData, size_angstrom: float = math.inf) -> FitData:
+    """The data as the cheap passes (volume scans, candidate selection) see them: with an instrument model
+    and broad peaks, the fixed-width Fourier renderer at the instrument's TCH width and η at mid-range;
+    sharp peaks keep the (windowed) instrument model.  The grid is coarsened to ~3 points per scan width."""
+    from pxrdsolve.solve.objective import sharp_peaks
+
+    if data.instrument is None or sharp_peaks(data, size_angstrom):
         return data
     from dataclasses import replace
 
@@ -296,14 +323,17 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     tau_all = torch.full((bsz,), float(size_angstrom), dtype=torch.float64)
     base_params = 1 + n_bg
     before = fit_metrics(data, _exact(batch, data, tau_all, None), base_params)
-    fast = scan_data(data)  # candidate selection with the cheap renderer; refinement and results with the full one
-    start_fit = _exact(batch, fast, tau_all, None) if fast is not data else _exact(batch, data, tau_all, None)
-    times["start"] = time.perf_counter() - t0
-
     t1 = time.perf_counter()
     sc = config.scan
     scales = _scan_scales(data, float(size_angstrom), sc, sc.min_scale, sc.max_scale)
     step = float(scales[1] - scales[0]) if scales.numel() > 1 else 0.01
+    # candidate selection with the cheap renderer on a grid as coarse as the scan's resolution allows;
+    # refinement and results with the full model on the full grid
+    fast = scan_data(data, float(size_angstrom))
+    fast = coarsen(fast, math.hypot(peak_fwhm_q(data, float(size_angstrom)),
+                                    scan_broadening(data, float(size_angstrom), step / 4)))
+    start_fit = _exact(batch, fast, tau_all, None)
+    times["start"] = time.perf_counter() - t0
     s_best, _ = volume_scan(batch, fast, float(size_angstrom), scales, config.scan_chunk,
                             sc.min_relative_intensity, scan_broadening(fast, float(size_angstrom), step))
     scanned = batch.with_(lattice=batch.lattice * s_best[:, None, None])
@@ -339,7 +369,9 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         idx = top.repeat_interleave(reps)
         dev = torch.device(config.device)
         sym = SymmetricBatch.from_templates([tpls[i] for i in idx.tolist()], device=dev)
-        best = gradient_refine(sym, data.to(dev), tau[idx].to(dev), refine_size, config)
+        # gradient steps on a grid of ~4 points per FWHM (long scans of sharp peaks: far fewer points)
+        grad_data = coarsen(data, peak_fwhm_q(data, float(tau[idx].max())), points_per_fwhm=4.0)
+        best = gradient_refine(sym, grad_data.to(dev), tau[idx].to(dev), refine_size, config)
         refined = sym.updated_templates(best["cell"], best["d"], best["b_orbit"])
         best = {k: ({n: t.cpu() for n, t in v.items()} if isinstance(v, dict) else v.cpu()) for k, v in best.items()}
         loss = best["loss"].view(-1, reps)
