@@ -44,7 +44,7 @@ def _heads(model: PXRDSolveModel):
     def fn(c: CrystalBatch) -> torch.Tensor:
         mu, _ = model.encode(c)
         return torch.cat([model.lattice_head(mu, c.num_atoms), model.natoms_head(mu),
-                          model.composition_head(mu), model.pxrd_regressor(mu)], -1)
+                          model.composition_head(mu), model.pxrd_regressor(mu, 20.0)], -1)
 
     return fn
 

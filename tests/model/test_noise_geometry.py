@@ -60,6 +60,10 @@ def test_perturb_and_step_size():
     assert abs(float(target.std()) - 1.0) < 0.02 and abs(float(target.mean())) < 0.02
     assert math.isclose(sched.step_size(0), 1e-5 * 100.0**2, rel_tol=1e-9)
     assert math.isclose(sched.step_size(4), 1e-5, rel_tol=1e-9)
+    # fewer steps than langevin_steps (100): proportionally larger, capped at σ²
+    assert math.isclose(sched.step_size(4, steps=50), 2e-5, rel_tol=1e-9)
+    assert math.isclose(sched.step_size(4, steps=10), 0.005**2, rel_tol=1e-9)
+    assert math.isclose(sched.step_size(0, steps=1), 0.5**2, rel_tol=1e-9)
 
 
 def test_lattice_params_round_trip():

@@ -2,10 +2,12 @@
 
 A :class:`PeriodicPairLayer` updates atom features h (N, H) with messages from every atom of the
 same cell (self included).  The edge input is [h_i, h_j, lattice features of the cell (Gram
-matrix), Fourier features of x_j - x_i]; messages are averaged per receiving atom (through
+matrix), Fourier features of x_j - x_i, a self-pair flag (1 for j = i)]; messages are averaged per receiving atom (through
 :mod:`pxrdsolve.ops.scatter`) and added residually.  No radius graph, no Cartesian vectors: the
 layer is invariant to rotations of the lattice and to periodic translations of the atoms, and
-equivariant to atom permutations.
+equivariant to atom permutations.  The self-pair flag lets a layer tell an atom's own pair from a
+second atom of the same type on the same site (both have x_j - x_i = 0): without it a denoiser
+cannot learn that two atoms must not share a site, and the sampler piles atoms onto one site.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class PeriodicPairLayer(nn.Module):
     def __init__(self, hidden: int, num_freqs: int) -> None:
         super().__init__()
         self.num_freqs = num_freqs
-        self.edge = mlp([2 * hidden + 6 + 6 * num_freqs, hidden, hidden], act_last=True)
+        self.edge = mlp([2 * hidden + 6 + 6 * num_freqs + 1, hidden, hidden], act_last=True)
         self.node = mlp([2 * hidden, hidden, hidden])
         self.norm = nn.LayerNorm(hidden)
 
@@ -42,7 +44,8 @@ class PeriodicPairLayer(nn.Module):
         src, dst, crystal = pairs
         hn = self.norm(h)
         ff = fourier_features(frac[src] - frac[dst], self.num_freqs)
-        m = self.edge(torch.cat([hn[dst], hn[src], lat_feat[crystal], ff], -1))
+        is_self = (src == dst).to(h.dtype).unsqueeze(-1)
+        m = self.edge(torch.cat([hn[dst], hn[src], lat_feat[crystal], ff, is_self], -1))
         agg = scatter_mean(m, dst, h.shape[0])
         return h + self.node(torch.cat([hn, agg], -1))
 

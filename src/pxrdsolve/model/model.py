@@ -8,7 +8,8 @@
 * ``lattice`` - MSE of the 6 normalised lattice parameters (conditioned on the true N);
 * ``coord`` - denoising score matching of fractional coordinates at a random σ level per crystal
   (types and lattice teacher-forced), mean squared error per atom and axis;
-* ``pxrd`` - L1 between the regressor's pattern and the clean (unmasked) simulated pattern;
+* ``pxrd`` - L1 between the regressor's pattern at the sample's τ and the clean (unmasked) simulated
+  pattern at that τ;
 * ``pxrd_encoder`` - KL(q(z|crystal) (detached) ‖ q(z|pattern)) for the amortised PXRD encoder.
 """
 
@@ -79,12 +80,13 @@ class PXRDSolveModel(nn.Module):
         return out / sigma.to(out.dtype)[batch].unsqueeze(-1)
 
     def losses(self, crystals: CrystalBatch, pattern: torch.Tensor, mask: torch.Tensor,
-               clean_pattern: torch.Tensor, generator: torch.Generator | None = None
-               ) -> dict[str, torch.Tensor]:
+               clean_pattern: torch.Tensor, generator: torch.Generator | None = None,
+               size_angstrom: torch.Tensor | float = float("inf")) -> dict[str, torch.Tensor]:
         """Every loss term (scalars) plus ``total`` (weighted sum) for one batch.
 
         ``pattern``/``mask`` (B, 512) are the encoder input (noisy, possibly Q-cut); ``clean_pattern``
-        (B, 512) is the regressor target.  Randomness comes from ``generator`` only.
+        (B, 512) is the regressor target, simulated at crystallite sizes ``size_angstrom`` (Å, (B,) or
+        one value; inf = bulk), which the regressor is given.  Randomness comes from ``generator`` only.
         """
         dev = crystals.lattice.device
         dtype = self.decoder.embed.weight.dtype
@@ -107,7 +109,7 @@ class PXRDSolveModel(nn.Module):
         noisy, target = self.schedule.perturb(crystals.frac, sigma_atom, generator)
         pred = self.decoder(z, crystals.atomic_numbers, noisy, crystals.lattice, crystals.num_atoms, sigma)
         out["coord"] = F.mse_loss(pred, target)
-        out["pxrd"] = F.l1_loss(self.pxrd_regressor(z), clean_pattern.to(dtype))
+        out["pxrd"] = F.l1_loss(self.pxrd_regressor(z, size_angstrom), clean_pattern.to(dtype))
         mu_p, logvar_p = self.encode_pattern(pattern.to(dtype), mask, comp, crystals.num_atoms)
         out["pxrd_encoder"] = gaussian_kl(mu.detach(), logvar.detach(), mu_p, logvar_p).mean()
         w = self.config.loss

@@ -85,6 +85,9 @@ class NoiseSchedule:
         target = sig * wrapped_normal_score(delta, sig.expand_as(delta), self.wrap_terms)
         return noisy, target
 
-    def step_size(self, level: int) -> float:
-        """Langevin step α_i = eps · (σ_i/σ_min)² (fractional units²)."""
-        return float(self.langevin_eps * (self.sigmas[level] / self.sigmas[-1]) ** 2)
+    def step_size(self, level: int, steps: int | None = None, cap: float = 1.0) -> float:
+        """Langevin step α_i (fractional units²) for ``steps`` per level (None = ``langevin_steps``):
+        eps·(σ_i/σ_min)²·langevin_steps/steps, at most cap·σ_i² (see :mod:`~pxrdsolve.model.sampler`)."""
+        steps = steps or self.langevin_steps
+        alpha = self.langevin_eps * (self.sigmas[level] / self.sigmas[-1]) ** 2 * self.langevin_steps / steps
+        return float(min(alpha, cap * self.sigmas[level] ** 2))

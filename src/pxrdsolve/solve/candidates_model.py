@@ -8,7 +8,9 @@ and a known composition:
    its mean and samples ``μ + T·σ·ε`` (PXRDNet starts from 100 random N(0, I) latents instead).
 2. **Latent search.** All latents are optimised together with Adam (LR: :func:`latent_lr`, a pure
    function of the step) on, per candidate,
-   ``L1(regressor(z), pattern)`` over the *measured* grid points only
+   ``L1(regressor(z, τ), pattern)`` over the *measured* grid points only, at the crystallite size τ
+   the solver uses (given, or estimated from the peak widths by the preprocessing; when neither is
+   known, the τ of :data:`SIZE_LADDER_ANGSTROM` that fits the encoder means best)
    ``− 2e-4·log N(z; 0, I)`` (constant dropped) ``+ 0.1·CE(atom-count head, N)``
    ``+ 0.1·CE(composition head, composition)``.  The lowest-loss latent seen is kept.
 3. **Decoding.** Annealed Langevin (:func:`~pxrdsolve.model.sampler.langevin_sample`) batched over
@@ -46,6 +48,8 @@ DEFAULT_CHECKPOINT = "default_model.h5"  # inside the pxrdsolve.data package; sh
 # Bounds on the lattice head's normalised lengths log(length / N^(1/3)): 0.5-8 Å per atom^(1/3),
 # so an untrained or extrapolating head still gives a usable cell.
 LOG_LENGTH_BOUNDS = (math.log(0.5), math.log(8.0))
+# τ (Å) tried when the pattern's size is unknown (inf = bulk); the training range is 5-200 Å and bulk
+SIZE_LADDER_ANGSTROM = (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -133,11 +137,12 @@ def _split(n: int, zs: tuple[int, ...], order: list[int]) -> list[int]:
 
 
 def _objective(model: PXRDSolveModel, z: torch.Tensor, pattern: torch.Tensor, mask: torch.Tensor,
-               num_atoms: torch.Tensor, comp: torch.Tensor, cfg: LatentSearchConfig
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-candidate objective (B,) and masked L1 (B,); ``pattern``/``mask`` (512,), ``comp`` (elements,)."""
+               num_atoms: torch.Tensor, comp: torch.Tensor, cfg: LatentSearchConfig,
+               size_angstrom: float | torch.Tensor = math.inf) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-candidate objective (B,) and masked L1 (B,); ``pattern``/``mask`` (512,), ``comp`` (elements,);
+    the regressor's pattern is taken at crystallite size ``size_angstrom`` (Å, one value or (B,))."""
     m = mask.to(z.dtype)
-    l1 = ((model.pxrd_regressor(z) - pattern).abs() * m).sum(-1) / m.sum().clamp_min(1.0)
+    l1 = ((model.pxrd_regressor(z, size_angstrom) - pattern).abs() * m).sum(-1) / m.sum().clamp_min(1.0)
     prior = 0.5 * (z**2).sum(-1)  # −log N(z; 0, I) without its constant
     natoms = F.cross_entropy(model.natoms_head(z), num_atoms.clamp_max(model.config.model.max_atoms),
                              reduction="none")
@@ -148,10 +153,12 @@ def _objective(model: PXRDSolveModel, z: torch.Tensor, pattern: torch.Tensor, ma
 
 def optimize_latents(model: PXRDSolveModel, z0: torch.Tensor, pattern: torch.Tensor, mask: torch.Tensor,
                      num_atoms: torch.Tensor, composition: torch.Tensor, *, steps: int = 200,
-                     config: LatentSearchConfig = LatentSearchConfig()) -> LatentSearchResult:
+                     config: LatentSearchConfig = LatentSearchConfig(),
+                     size_angstrom: float = math.inf) -> LatentSearchResult:
     """Batched Adam on the latent objective (module docstring) from starts ``z0`` (B, latent).
 
-    ``pattern`` (512,) in [0, 1] and ``mask`` (512,) bool on the model grid; ``num_atoms`` (B,);
+    ``pattern`` (512,) in [0, 1] and ``mask`` (512,) bool on the model grid, compared with the
+    regressor's pattern at crystallite size ``size_angstrom`` (Å; inf = bulk); ``num_atoms`` (B,);
     ``composition`` (num_elements,) atom fractions.  Only the latents get gradients (the model's
     parameters are neither changed nor given ``.grad``).
     """
@@ -163,7 +170,7 @@ def optimize_latents(model: PXRDSolveModel, z0: torch.Tensor, pattern: torch.Ten
     history: list[float] = []
     loss_start = None
     for step in range(steps + 1):
-        total, l1 = _objective(model, z, pattern, mask, num_atoms, composition, config)
+        total, l1 = _objective(model, z, pattern, mask, num_atoms, composition, config, size_angstrom)
         with torch.no_grad():
             if loss_start is None:
                 loss_start = total.detach().clone()
@@ -203,12 +210,16 @@ def model_candidates(
     config: LatentSearchConfig = LatentSearchConfig(),
     seed: int = 0,
     device: str = "cpu",
+    size_angstrom: float | None = None,
 ) -> list[Candidate]:
     """``n_candidates`` model candidates for ``composition``, best latent loss first.
 
     ``model_pattern``: a :class:`~pxrdsolve.patterns.ModelPattern` (or anything with 512-point
     ``intensity`` and bool ``mask``) on the model grid.  ``steps``: Adam steps of the latent search.
-    ``langevin``: sampler settings (None = the model's, step count cut to the CPU budget).  The same
+    ``langevin``: sampler settings (None = the model's, step count cut to the CPU budget).
+    ``size_angstrom``: crystallite size τ (Å, inf = bulk) at which the regressor's pattern is compared;
+    None = the pattern's own estimate (``model_pattern.size``), else the best of
+    :data:`SIZE_LADDER_ANGSTROM` at the encoder means (:func:`choose_size`).  The same
     ``seed`` gives the same candidates.  Raises :class:`InputError` when the model cannot serve the
     composition (:func:`skip_reason`) or the mask covers no grid point.  The model is moved to ``device``.
     """
@@ -239,7 +250,8 @@ def model_candidates(
         n_z = torch.tensor([z * apfu for z in zs], device=device)
         mu, logvar = model.encode_pattern(pattern.expand(len(zs), -1), mask.expand(len(zs), -1),
                                           comp.expand(len(zs), -1), n_z)
-        start_loss, _ = _objective(model, mu, pattern, mask, n_z, comp, config)
+        tau, tau_from = _size_for_search(model, mu, pattern, mask, n_z, comp, config, model_pattern, size_angstrom)
+        start_loss, _ = _objective(model, mu, pattern, mask, n_z, comp, config, tau)
     order = sorted(range(len(zs)), key=lambda j: (float(start_loss[j]), j))
     per_z = _split(n_candidates, zs, order)
     starts, z_of, kinds = [], [], []
@@ -254,7 +266,8 @@ def model_candidates(
         kinds += ["encoder mean"] + ["encoder sample"] * (k - 1)
     z0 = torch.cat(starts)
     num_atoms = torch.tensor([z * apfu for z in z_of], device=device)
-    search = optimize_latents(model, z0, pattern, mask, num_atoms, comp, steps=steps, config=config)
+    search = optimize_latents(model, z0, pattern, mask, num_atoms, comp, steps=steps, config=config,
+                              size_angstrom=tau)
 
     with torch.no_grad():
         y = model.lattice_head(search.z, num_atoms)
@@ -265,11 +278,51 @@ def model_candidates(
     settings = langevin or decode_settings(model, num_atoms, device, config)
     crystals = langevin_sample(model, search.z, torch.cat(types), num_atoms, lattice=lattice,
                                settings=settings, generator=gen)
-    return _to_candidates(crystals, search, z_of, kinds, settings, seed)
+    return _to_candidates(crystals, search, z_of, kinds, settings, seed, (tau, tau_from))
+
+
+def choose_size(model: PXRDSolveModel, mu: torch.Tensor, pattern: torch.Tensor, mask: torch.Tensor,
+                num_atoms: torch.Tensor, comp: torch.Tensor, config: LatentSearchConfig = LatentSearchConfig(),
+                ladder: tuple[float, ...] = SIZE_LADDER_ANGSTROM) -> float:
+    """The τ (Å) of ``ladder`` whose regressor patterns at the latents ``mu`` fit ``pattern`` best
+    (lowest objective over the rows of ``mu``; the first such τ on ties)."""
+    best, best_tau = math.inf, ladder[0]
+    with torch.no_grad():
+        for tau in ladder:
+            loss = float(_objective(model, mu, pattern, mask, num_atoms, comp, config, tau)[0].min())
+            if loss < best:
+                best, best_tau = loss, tau
+    return float(best_tau)
+
+
+def given_size(size: Any) -> float | None:
+    """τ (Å) from the solver's ``size`` argument (a number or a numeric string), None for ``"auto"`` or
+    anything unusable (the solver itself reports a bad size)."""
+    try:
+        tau = float(size)
+    except (TypeError, ValueError):
+        return None
+    return tau if tau > 0 else None
+
+
+def _size_for_search(model: PXRDSolveModel, mu: torch.Tensor, pattern: torch.Tensor, mask: torch.Tensor,
+                     num_atoms: torch.Tensor, comp: torch.Tensor, config: LatentSearchConfig, model_pattern: Any,
+                     size_angstrom: float | None) -> tuple[float, str]:
+    """(τ Å, where it came from: ``given``, ``estimated`` or ``fitted``) for the latent search."""
+    if size_angstrom is not None:
+        if not size_angstrom > 0:
+            raise InputError(f"size must be > 0 Å, got {size_angstrom}")
+        return float(size_angstrom), "given"
+    estimate = getattr(model_pattern, "size", None)
+    tau = getattr(estimate, "size_angstrom", None)
+    if tau is not None and tau > 0:
+        return float(tau), "estimated"
+    return choose_size(model, mu, pattern, mask, num_atoms, comp, config), "fitted"
 
 
 def _to_candidates(crystals: Any, search: LatentSearchResult, z_of: list[int], kinds: list[str],
-                   settings: LangevinSettings, seed: int) -> list[Candidate]:
+                   settings: LangevinSettings, seed: int, size: tuple[float, str] = (math.inf, "given")
+                   ) -> list[Candidate]:
     """Candidates sorted by latent loss (stable), labelled ``model #0`` (best) onwards."""
     lat = crystals.lattice.detach().cpu().double().numpy()
     frac = crystals.frac.detach().cpu().double().numpy()
@@ -283,16 +336,19 @@ def _to_candidates(crystals: Any, search: LatentSearchResult, z_of: list[int], k
         record = CrystalRecord(lat[b], f, types[off[b]:off[b + 1]], np.ones(off[b + 1] - off[b]))
         meta = {"latent_index": b, "z": z_of[b], "start": kinds[b], "seed": int(seed),
                 "latent_loss_start": float(search.loss_start[b]), "latent_loss": float(loss[b]),
-                "pattern_l1": float(search.pattern_l1[b]), "langevin_steps_per_level": settings.steps_per_level}
+                "pattern_l1": float(search.pattern_l1[b]), "langevin_steps_per_level": settings.steps_per_level,
+                "search_size_angstrom": size[0], "search_size_from": size[1]}
         out.append(Candidate(record, "model", f"model #{rank}", meta))
     return out
 
 
 def model_source(measured: Any, composition: Composition, checkpoint: Any, *, n_candidates: int = 32,
                  steps: int = 200, seed: int = 0, device: str = "cpu", instrument_fwhm_q: float = 0.0,
-                 ) -> tuple[list[Candidate], list[str]]:
+                 size_angstrom: float | None = None) -> tuple[list[Candidate], list[str]]:
     """The solver's model source: ``(candidates, warnings)`` for a measured pattern.
 
+    ``size_angstrom``: τ (Å) the user gave; None = the estimate from the peak widths (see
+    :func:`model_candidates`).
     ``checkpoint``: a loaded :class:`PXRDSolveModel`, a checkpoint path, or None (the shipped default
     if there is one, else no model candidates).  A model that cannot serve the composition or
     pattern gives a warning and no candidates; an unreadable checkpoint raises :class:`InputError`.
@@ -313,5 +369,5 @@ def model_source(measured: Any, composition: Composition, checkpoint: Any, *, n_
     if not prepared.mask.any():
         return [], ["model candidates skipped: the measured Q range does not cover the model's grid"]
     cands = model_candidates(model, prepared, composition, n_candidates=n_candidates, steps=steps, seed=seed,
-                             device=device)
+                             device=device, size_angstrom=size_angstrom)
     return cands, []

@@ -325,7 +325,7 @@ def solve_pattern(
     composition = parse_formula(formula, z=z)
     sg = None if space_group is None else _space_group_number(space_group)
     # --- model candidate source (candidates_model.py); an unusable checkpoint fails here, before the rest
-    from pxrdsolve.solve.candidates_model import model_source
+    from pxrdsolve.solve.candidates_model import given_size, model_source
 
     t_model = time.perf_counter()
     if progress:
@@ -333,7 +333,7 @@ def solve_pattern(
     model_pool, model_warnings = model_source(
         measured, composition, checkpoint, n_candidates=config.model_candidates, steps=config.model_steps,
         seed=config.refine.seed, device=config.refine.device,
-        instrument_fwhm_q=config.refine.objective.instrument_fwhm_q)
+        instrument_fwhm_q=config.refine.objective.instrument_fwhm_q, size_angstrom=given_size(size))
     warnings += model_warnings
     t_model = time.perf_counter() - t_model
     # --- end model candidate source

@@ -93,7 +93,7 @@ def evaluate(model: PXRDSolveModel, ds: CrystalDataset, indices: np.ndarray, con
         crystals = ds.batch(indices[i * bs:(i + 1) * bs], device)
         gen = torch.Generator(device=device).manual_seed(step_seed(seed, i, 0, "val"))
         sim = simulate_patterns(crystals, config.augment, gen)
-        losses = model.losses(crystals, sim.pattern, sim.mask, sim.clean, gen)
+        losses = model.losses(crystals, sim.pattern, sim.mask, sim.clean, gen, size_angstrom=sim.size_angstrom)
         for k, v in losses.items():
             totals[k] = totals.get(k, 0.0) + float(v) / n_batches
     return totals
@@ -227,7 +227,7 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
                 crystals = ds.batch(idx, device)
                 gen = torch.Generator(device=device).manual_seed(step_seed(seed, step, info.rank))
                 sim = simulate_patterns(crystals, config.augment, gen)
-                losses = model.losses(crystals, sim.pattern, sim.mask, sim.clean, gen)
+                losses = model.losses(crystals, sim.pattern, sim.mask, sim.clean, gen, size_angstrom=sim.size_angstrom)
                 opt.zero_grad(set_to_none=True)
                 losses["total"].backward()
                 ddp.average_gradients(model, info)
