@@ -78,6 +78,7 @@ class AugmentConfig:
     mask_fraction: float = 0.3  # fraction of samples whose Q range is cut at a random Q_max
     mask_q_min: float = 2.5  # Å⁻¹, lowest random cut
     full_q_max: float = 5.7632  # Å⁻¹, Q at 2θ = 90° for Cu Kα: PXRDNet patterns are zero above
+    cache_peaks: bool = True  # compute each structure's peaks once (pxrdnet simulator), broaden per step
 
 
 @dataclass(frozen=True)

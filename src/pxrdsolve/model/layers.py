@@ -2,8 +2,8 @@
 
 A :class:`PeriodicPairLayer` updates atom features h (N, H) with messages from every atom of the
 same cell (self included).  The edge input is [h_i, h_j, lattice features of the cell (Gram
-matrix), Fourier features of x_j - x_i, a self-pair flag (1 for j = i)]; messages are averaged per receiving atom (through
-:mod:`pxrdsolve.ops.scatter`) and added residually.  No radius graph, no Cartesian vectors: the
+matrix), Fourier features of x_j - x_i, a self-pair flag (1 for j = i)]; messages are averaged per
+receiving atom (through :mod:`pxrdsolve.ops.scatter`) and added residually.  No radius graph, no Cartesian vectors: the
 layer is invariant to rotations of the lattice and to periodic translations of the atoms, and
 equivariant to atom permutations.  The self-pair flag lets a layer tell an atom's own pair from a
 second atom of the same type on the same site (both have x_j - x_i = 0): without it a denoiser

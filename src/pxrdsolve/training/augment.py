@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.model.config import AugmentConfig
 from pxrdsolve.ops.scatter import scatter_sum
+
+if TYPE_CHECKING:
+    from pxrdsolve.diffraction.peaks import PeakTable
 
 N_INPUT = 512
 
@@ -68,9 +72,14 @@ def _toy_patterns(crystals: CrystalBatch, sigma_bins: torch.Tensor, q_max: float
     return (pat / pat.amax(-1, keepdim=True).clamp_min(1e-12)).float()
 
 
-def simulate_patterns(crystals: CrystalBatch, cfg: AugmentConfig, generator: torch.Generator | None = None
-                      ) -> SimulatedPatterns:
-    """Random size/instrument/noise/Q-cut augmentation of one batch (see the module docstring)."""
+def simulate_patterns(crystals: CrystalBatch, cfg: AugmentConfig, generator: torch.Generator | None = None,
+                      peaks: PeakTable | None = None) -> SimulatedPatterns:
+    """Random size/instrument/noise/Q-cut augmentation of one batch (see the module docstring).
+
+    ``peaks``: the batch's precomputed peaks (:class:`~pxrdsolve.training.peak_cache.PeakCache`,
+    float64, at ``cfg.wavelength_angstrom`` up to ``cfg.full_q_max``) for the ``pxrdnet`` simulator;
+    None computes them here.  Either way the random draws are the same.
+    """
     dev = crystals.lattice.device
     b = crystals.num_crystals
     tau = torch.exp(_uniform(b, math.log(cfg.size_min_angstrom), math.log(cfg.size_max_angstrom), dev,
@@ -82,7 +91,8 @@ def simulate_patterns(crystals: CrystalBatch, cfg: AugmentConfig, generator: tor
         from pxrdsolve.diffraction.peaks import compute_peaks
         from pxrdsolve.diffraction.pxrdnet import pxrdnet_input_patterns
 
-        peaks = compute_peaks(crystals.to(dtype=torch.float64), cfg.wavelength_angstrom, cfg.full_q_max)
+        if peaks is None:
+            peaks = compute_peaks(crystals.to(dtype=torch.float64), cfg.wavelength_angstrom, cfg.full_q_max)
         clean = pxrdnet_input_patterns(peaks, b, tau, sigma_bins, noise_std=0.0, generator=generator)
     elif cfg.simulator == "toy":
         clean = _toy_patterns(crystals, sigma_bins, cfg.full_q_max)

@@ -80,9 +80,24 @@ def _save(path: Path, config: Config, model: torch.nn.Module, ema: torch.nn.Modu
                                      rng=_rng_state(device), extra=extra))
 
 
+def make_peak_cache(ds: CrystalDataset, config: Config):
+    """A :class:`~pxrdsolve.training.peak_cache.PeakCache` of ``ds`` for the ``pxrdnet`` simulator
+    (None for ``toy`` or when ``config.augment.cache_peaks`` is off)."""
+    aug = config.augment
+    if aug.simulator != "pxrdnet" or not aug.cache_peaks:
+        return None
+    from pxrdsolve.training.peak_cache import PeakCache
+
+    return PeakCache(lambda idx: ds.batch(idx, "cpu"), aug.wavelength_angstrom, aug.full_q_max)
+
+
+def _batch_peaks(cache, idx: np.ndarray, device: str):
+    return None if cache is None else cache.peaks(idx, device)
+
+
 @torch.no_grad()
 def evaluate(model: PXRDSolveModel, ds: CrystalDataset, indices: np.ndarray, config: Config, device: str,
-             seed: int, max_batches: int = 0) -> dict[str, float]:
+             seed: int, max_batches: int = 0, peak_cache=None) -> dict[str, float]:
     """Mean losses over (a fixed prefix of) ``indices`` with fixed random draws."""
     bs = config.train.batch_size
     n_batches = math.ceil(len(indices) / bs)
@@ -90,9 +105,10 @@ def evaluate(model: PXRDSolveModel, ds: CrystalDataset, indices: np.ndarray, con
         n_batches = min(n_batches, max_batches)
     totals: dict[str, float] = {}
     for i in range(n_batches):
-        crystals = ds.batch(indices[i * bs:(i + 1) * bs], device)
+        idx = indices[i * bs:(i + 1) * bs]
+        crystals = ds.batch(idx, device)
         gen = torch.Generator(device=device).manual_seed(step_seed(seed, i, 0, "val"))
-        sim = simulate_patterns(crystals, config.augment, gen)
+        sim = simulate_patterns(crystals, config.augment, gen, _batch_peaks(peak_cache, idx, device))
         losses = model.losses(crystals, sim.pattern, sim.mask, sim.clean, gen, size_angstrom=sim.size_angstrom)
         for k, v in losses.items():
             totals[k] = totals.get(k, 0.0) + float(v) / n_batches
@@ -181,6 +197,7 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
     if int(np.diff(ds.atom_offsets).max()) > config.model.max_atoms:
         raise InputError(f"{data}: crystals larger than the model's max_atoms={config.model.max_atoms}")
     tc = config.train
+    peak_cache = make_peak_cache(ds, config)
     torch.manual_seed(seed)
     model = PXRDSolveModel(config).to(device=device, dtype=torch.float32)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
@@ -226,7 +243,7 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
                 idx, epoch = batch_indices(train_idx, step, tc.batch_size, seed, info.rank, info.world_size)
                 crystals = ds.batch(idx, device)
                 gen = torch.Generator(device=device).manual_seed(step_seed(seed, step, info.rank))
-                sim = simulate_patterns(crystals, config.augment, gen)
+                sim = simulate_patterns(crystals, config.augment, gen, _batch_peaks(peak_cache, idx, device))
                 losses = model.losses(crystals, sim.pattern, sim.mask, sim.clean, gen, size_angstrom=sim.size_angstrom)
                 opt.zero_grad(set_to_none=True)
                 losses["total"].backward()
@@ -251,7 +268,7 @@ def train_model(data: str | Path, out: str | Path, config: Config | None = None,
                 step += 1
                 progress.update(f"loss {values['total']:.3f}")
                 if step % val_every == 0 and main and len(val_idx):
-                    val = evaluate(ema, ds, val_idx, config, device, seed, tc.val_batches)
+                    val = evaluate(ema, ds, val_idx, config, device, seed, tc.val_batches, peak_cache)
                     last_val = val["total"]
                     write({"event": "val", "step": step, "epoch": step / spe,
                            **{f"val/{k}": v for k, v in val.items()}})
