@@ -17,25 +17,29 @@ def train(
                                          show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Checkpoint file (HDF5); rewritten every "
                                          "--checkpoint-every steps, on SIGTERM and at the end.")] = Path("model.h5"),
-    preset: Annotated[str, typer.Option("--preset", help="Model/training preset: tiny (tests, seconds), "
-                                        "small (~1 h on 2 CPU cores), paper (PXRDNet-sized, GPU).")] = "small",
-    config_file: Annotated[Path | None, typer.Option("--config", help="JSON config file (as stored in a "
-                                                     "checkpoint's 'config' attribute); overrides --preset.")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="Model/training preset, measured on 1 thread of a "
+                                        "loaded 2-core CPU with 256 MP-20 rows (benchmarks/train_speed.py): "
+                                        "tiny (tests; 200 steps, 5.5 s end to end), small (10,000 steps at "
+                                        "9.6 steps/s: ~18 min of steps plus validation; not a useful model "
+                                        "yet), paper (PXRDNet-sized; 0.29 steps/s at batch 256, so its "
+                                        "200,000 steps take ~8 days on a CPU: use a GPU).")] = "small",
+    config_file: Annotated[Path | None, typer.Option("--config", help="JSON config file (the JSON in "
+                                                     "the config attribute of a checkpoint); overrides --preset.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Total optimizer steps (LR schedule length) "
-                                              "[default: the preset's].")] = None,
+                                              "(default: the preset's).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Crystals per step and process "
-                                                   "[default: the preset's].")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate [default: the preset's].")] = None,
+                                                   "(default: the preset's).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the preset's).")] = None,
     checkpoint_every: Annotated[int | None, typer.Option("--checkpoint-every", help="Steps between "
-                                                         "checkpoints [default: the preset's].")] = None,
+                                                         "checkpoints (default: the preset's).")] = None,
     simulator: Annotated[str | None, typer.Option("--simulator", help="Pattern simulator for the on-the-fly "
                                                   "augmentation: pxrdnet (default) or toy.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --output if it exists (its config "
                                          "is used; --steps may extend the run).")] = False,
     device: t.Device = "cpu",
     seed: Annotated[int, typer.Option("--seed", help="Seed of weights init, batch order and augmentation.")] = 0,
-    log: Annotated[Path | None, typer.Option("--log", help="JSONL loss log [default: OUTPUT with suffix "
-                                             ".log.jsonl]; appended to on --resume.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="JSONL loss log (default: OUTPUT with suffix "
+                                             ".log.jsonl); appended to on --resume.")] = None,
     export: Annotated[Path | None, typer.Option("--export", help="Also write an inference-only checkpoint "
                                                 "(EMA weights, float16) to this file at the end.")] = None,
     quiet: t.Quiet = False,
@@ -113,8 +117,8 @@ def dataset(
     val_fraction: Annotated[float, typer.Option("--val-fraction", help="Random fraction held out for "
                                                 "validation.")] = 0.05,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/val split.")] = 0,
-    workers: Annotated[int | None, typer.Option("--workers", help="CIF-parsing processes [default: CPU "
-                                                "count, at most 8].")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="CIF-parsing processes (default: CPU "
+                                                "count, at most 8).")] = None,
     quiet: t.Quiet = False,
     json_out: t.Json = False,
 ) -> None:
