@@ -24,7 +24,8 @@ def train(
                                         "yet), paper (PXRDNet-sized; 0.29 steps/s at batch 256, so its "
                                         "200,000 steps take ~8 days on a CPU: use a GPU).")] = "small",
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config file (the JSON in "
-                                                     "the config attribute of a checkpoint); overrides --preset.")] = None,
+                                                     "the config attribute of a checkpoint); overrides "
+                                                     "--preset.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Total optimizer steps (LR schedule length) "
                                               "(default: the preset's).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Crystals per step and process "
