@@ -279,13 +279,16 @@ def peak_fwhm_q(data: FitData, size_angstrom: float) -> float:
     return math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, instrument_fwhm_q(data))
 
 
-SHARP_SIZE_ANGSTROM = 150.0  # above this τ the instrument model renders peak by peak (sinc² lobes negligible)
+SHARP_SIZE_FRACTION = 0.5  # peak-by-peak rendering when the size width is below this fraction of the instrument's
 
 
 def sharp_peaks(data: FitData, size_angstrom) -> bool:
-    """True when every crystal's τ (Å) is large enough for the windowed peak-by-peak renderer."""
+    """True when every crystal's size broadening (FWHM 2.7831/τ Å⁻¹) is below ``SHARP_SIZE_FRACTION`` of the
+    narrowest instrument width of the fit range: then the sinc² side lobes do not matter and the windowed
+    peak-by-peak renderer (size as a Lorentzian width) is used."""
     tau = torch.as_tensor(size_angstrom, dtype=torch.float64).detach()
-    return bool((tau >= SHARP_SIZE_ANGSTROM).all())
+    size_fwhm = torch.where(torch.isfinite(tau), SINC2_FWHM_TIMES_TAU / tau, torch.zeros_like(tau))
+    return bool((size_fwhm <= SHARP_SIZE_FRACTION * instrument_fwhm_q(data, at="min")).all())
 
 
 def stick_pad(data: FitData, size_angstrom: torch.Tensor | float) -> float:
