@@ -89,8 +89,14 @@ class SolveResult:
             "weighting": self.weighting, "wavelength_angstrom": self.wavelength_angstrom,
             "top": [r.to_json() | self._extras(r) for r in self.ranked], "seconds": self.seconds,
             "inputs": self.inputs,
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "code_version": _code_version(),
         }
+
+
+def _code_version() -> str:
+    from pxrdsolve.version import code_version
+
+    return code_version()
 
 
 def _load_phases(paths: Sequence[str | Path], data, tau: float):
