@@ -26,7 +26,7 @@ RUTILE = dict(lattice=np.diag([4.594, 4.594, 2.959]),
 TRUE = Instrument.lab_cu().with_(u=6.0, v=-3.0, w=9.0, y=5.0, sh_l=0.003, zero_deg=0.04, displacement_um=80.0)
 
 
-def lab_pattern(tau: float = 300.0, counts: float = 2e4, seed: int = 0) -> MeasuredPattern:
+def lab_pattern(tau: float = 5000.0, counts: float = 2e4, seed: int = 0) -> MeasuredPattern:
     rad = parse_radiation("CuKa12")
     lam = rad.wavelength_angstrom
     tth = np.arange(20.0, 110.0, 0.02)
@@ -52,7 +52,7 @@ def fits():
     for profile in ("instrument", "fourier"):
         obj = ObjectiveConfig(profile=profile, instrument_fwhm_q=0.01, max_points=10**5)
         data = prepare_fit_data(pattern, obj, narrowest_fwhm_q=0.005)
-        out[profile] = (data, refine_candidates([start], data, 300.0, refine_size=True,
+        out[profile] = (data, refine_candidates([start], data, 2000.0, refine_size=True,
                                                 config=RefineConfig(**{**cfg.__dict__, "objective": obj})))
     return out
 

@@ -279,16 +279,18 @@ def peak_fwhm_q(data: FitData, size_angstrom: float) -> float:
     return math.hypot(SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0, instrument_fwhm_q(data))
 
 
-SHARP_SIZE_FRACTION = 0.5  # peak-by-peak rendering when the size width is below this fraction of the instrument's
+SHARP_PEAKS_PER_RANGE = 300.0  # peak-by-peak rendering when this many FWHM fit into the fit range
 
 
 def sharp_peaks(data: FitData, size_angstrom) -> bool:
-    """True when every crystal's size broadening (FWHM 2.7831/τ Å⁻¹) is below ``SHARP_SIZE_FRACTION`` of the
-    narrowest instrument width of the fit range: then the sinc² side lobes do not matter and the windowed
-    peak-by-peak renderer (size as a Lorentzian width) is used."""
-    tau = torch.as_tensor(size_angstrom, dtype=torch.float64).detach()
-    size_fwhm = torch.where(torch.isfinite(tau), SINC2_FWHM_TIMES_TAU / tau, torch.zeros_like(tau))
-    return bool((size_fwhm <= SHARP_SIZE_FRACTION * instrument_fwhm_q(data, at="min")).all())
+    """True when the narrowest peaks (size FWHM 2.7831/τ Å⁻¹ with the instrument's narrowest width in
+    quadrature) are sharp relative to the fit range: ``SHARP_PEAKS_PER_RANGE`` of them fit in it.  Then
+    the windowed peak-by-peak renderer is used (size as a Lorentzian width, Scherrer-style, as Rietveld
+    programs do); broad (nanocrystal) peaks keep the exact sinc² of the chunked Fourier renderer."""
+    tau = float(torch.as_tensor(size_angstrom, dtype=torch.float64).detach().min())
+    size_fwhm = SINC2_FWHM_TIMES_TAU / tau if math.isfinite(tau) else 0.0
+    fwhm = math.hypot(size_fwhm, instrument_fwhm_q(data, at="min"))
+    return fwhm * SHARP_PEAKS_PER_RANGE < data.q_range[1] - data.q_range[0]
 
 
 def stick_pad(data: FitData, size_angstrom: torch.Tensor | float) -> float:
