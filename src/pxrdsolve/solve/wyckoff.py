@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pxrdsolve.structure.template import crystal_system
+
 TABLE_NAME = "wyckoff_positions.json"
 TABLE_FORMAT = 1
 CENTERING_FACTOR = {"P": 1, "A": 2, "B": 2, "C": 2, "I": 2, "F": 4, "R": 3}
@@ -86,15 +88,6 @@ class SpaceGroupData:
     def centering_factor(self) -> int:
         """Lattice points per conventional cell (conventional / primitive atom count)."""
         return CENTERING_FACTOR[self.centering]
-
-
-def crystal_system(number: int) -> str:
-    """Crystal system of space group ``number`` (1–230)."""
-    for last, name in ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
-                       (167, "trigonal"), (194, "hexagonal"), (230, "cubic")):
-        if number <= last:
-            return name
-    raise ValueError(f"space group number {number} outside 1–230")
 
 
 def parse_triplet(text: str) -> np.ndarray:
