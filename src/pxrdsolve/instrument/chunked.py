@@ -25,22 +25,31 @@ import math
 
 import torch
 
-from pxrdsolve.diffraction.profiles import render_pattern
+from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.instrument.kernels import tch_mix
 
 _EIGHT_LN2 = 8.0 * math.log(2.0)
 
 
-def _widths_deg(p, theta_rad: torch.Tensor):
-    """Gaussian and Lorentzian FWHM (degrees 2θ) per crystal at Bragg angles θ (B, K)."""
+def _widths_deg(p: dict[str, torch.Tensor], theta_rad: torch.Tensor):
+    """Gaussian and Lorentzian FWHM (degrees 2θ) at Bragg angles θ; ``p`` the profile fields, each
+    broadcastable against ``theta_rad`` (per crystal and chunk, or gathered per stick)."""
     tan_t, cos_t = torch.tan(theta_rad), torch.cos(theta_rad)
-    col = lambda t: t[:, None]  # noqa: E731
-    strain = 0.018 * col(p.microstrain) * tan_t / math.pi
-    mix = col(p.microstrain_mix)
-    var = col(p.u) * tan_t**2 + col(p.v) * tan_t + col(p.w) + ((1.0 - mix) * strain) ** 2 / _EIGHT_LN2
+    strain = 0.018 * p["microstrain"] * tan_t / math.pi
+    mix = p["microstrain_mix"]
+    var = p["u"] * tan_t**2 + p["v"] * tan_t + p["w"] + ((1.0 - mix) * strain) ** 2 / _EIGHT_LN2
     fw_g = torch.sqrt(_EIGHT_LN2 * var.clamp_min(1e-10)) / 100.0
-    fw_l = (col(p.x) / cos_t + col(p.y) * tan_t + col(p.z) + mix * strain).clamp_min(0.0) / 100.0
+    fw_l = (p["x"] / cos_t + p["y"] * tan_t + p["z"] + mix * strain).clamp_min(0.0) / 100.0
     return fw_g, fw_l
+
+
+def _shifted_two_theta(q_peak: torch.Tensor, crystal_index: torch.Tensor, params, k4: float) -> torch.Tensor:
+    """2θ (degrees) of every stick after zero shift, sample displacement and the FCJ centroid shift."""
+    c = crystal_index
+    tt = torch.rad2deg(2.0 * torch.asin((q_peak / k4).clamp(max=1.0 - 1e-12)))
+    shift = params.zero_deg[c] - (0.36 / math.pi) * params.displacement_um[c] / params.goniometer_radius_mm \
+        * torch.cos(torch.deg2rad(tt / 2.0)) + fcj_centroid_shift_deg(tt, params.sh_l[c])
+    return (tt + shift).clamp(1e-3, 179.9)
 
 
 def fcj_centroid_shift_deg(two_theta_deg: torch.Tensor, sh_l: torch.Tensor) -> torch.Tensor:
@@ -68,18 +77,13 @@ def render_chunked(
     centres_deg = torch.linspace(lo, hi, n_chunks + 2, dtype=dtype)[1:-1] if n_chunks > 1 else \
         torch.tensor([(lo + hi) / 2.0], dtype=dtype)
     theta_c = torch.deg2rad(centres_deg / 2.0)[None, :].expand(num_crystals, -1)
-    fw_g, fw_l = _widths_deg(params, theta_c)
+    fw_g, fw_l = _widths_deg({k: v[:, None] for k, v in params.tensors().items()}, theta_c)
     fw_deg, eta = tch_mix(fw_g, fw_l)  # (B, K)
     dq_per_deg = k4 * torch.cos(theta_c) * math.radians(0.5)
     fw_q = fw_deg * dq_per_deg
     # sticks: exact shifts (zero, displacement, FCJ centroid) in 2θ, back to Q
     c = crystal_index
-    sin_t = (q_peak / k4).clamp(max=1.0 - 1e-12)
-    tt = torch.rad2deg(2.0 * torch.asin(sin_t))
-    shift = params.zero_deg[c] - (0.36 / math.pi) * params.displacement_um[c] / params.goniometer_radius_mm \
-        * torch.cos(torch.deg2rad(tt / 2.0)) + fcj_centroid_shift_deg(tt, params.sh_l[c])
-    tt_s = (tt + shift).clamp(1e-3, 179.9)
-    q_s = k4 * torch.sin(torch.deg2rad(tt_s / 2.0))
+    q_s = k4 * torch.sin(torch.deg2rad(_shifted_two_theta(q_peak, c, params, k4) / 2.0))
     tau = torch.as_tensor(size_angstrom, dtype=dtype, device=qg.device)
     tau = tau.expand(num_crystals) if tau.dim() == 0 else tau
     if n_chunks == 1:
@@ -124,23 +128,14 @@ def render_windowed(
     qg = q_grid_inv_angstrom
     k4 = 4.0 * math.pi / lam
     c = crystal_index
-    tt = torch.rad2deg(2.0 * torch.asin((q_peak / k4).clamp(max=1.0 - 1e-12)))
-    shift = params.zero_deg[c] - (0.36 / math.pi) * params.displacement_um[c] / params.goniometer_radius_mm \
-        * torch.cos(torch.deg2rad(tt / 2.0)) + fcj_centroid_shift_deg(tt, params.sh_l[c])
-    tt_s = (tt + shift).clamp(1e-3, 179.9)
+    tt_s = _shifted_two_theta(q_peak, c, params, k4)
     th = torch.deg2rad(tt_s / 2.0)
-    tan_t, cos_t = torch.tan(th), torch.cos(th)
-    p = {k: v[c] for k, v in params.tensors().items()}
-    strain = 0.018 * p["microstrain"] * tan_t / math.pi
-    mix = p["microstrain_mix"]
-    var = p["u"] * tan_t**2 + p["v"] * tan_t + p["w"] + ((1.0 - mix) * strain) ** 2 / _EIGHT_LN2
-    fw_g = torch.sqrt(_EIGHT_LN2 * var.clamp_min(1e-10)) / 100.0
-    dq_per_deg = k4 * cos_t * math.radians(0.5)
+    fw_g, fw_l = _widths_deg({k: v[c] for k, v in params.tensors().items()}, th)
+    dq_per_deg = k4 * torch.cos(th) * math.radians(0.5)
     tau = torch.as_tensor(size_angstrom, dtype=qg.dtype, device=qg.device)
     tau = tau.expand(num_crystals) if tau.dim() == 0 else tau
     inv_tau = torch.where(torch.isfinite(tau), 1.0 / tau, torch.zeros_like(tau))[c]
-    fw_l = (p["x"] / cos_t + p["y"] * tan_t + p["z"] + mix * strain).clamp_min(0.0) / 100.0
-    fw_l = fw_l + 2.7831 * inv_tau / dq_per_deg
+    fw_l = fw_l + SINC2_FWHM_TIMES_TAU * inv_tau / dq_per_deg
     fw_deg, eta = tch_mix(fw_g, fw_l)
     if axis == "two_theta":
         centre, width = tt_s, fw_deg
