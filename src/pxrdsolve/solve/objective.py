@@ -28,6 +28,7 @@ from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.diffraction.radiation import Radiation
 from pxrdsolve.instrument.model import Instrument
 from pxrdsolve.ops.scatter import scatter_sum
+from pxrdsolve.solve.fit_ranges import select_ranges
 
 if TYPE_CHECKING:
     from pxrdsolve.instrument.profile import ProfileTensors
@@ -142,7 +143,7 @@ def prepare_fit_data(
     elif not keep.all():
         notes.append(f"data above Q = {config.max_q_inv_angstrom:g} Å⁻¹ ({int((~keep).sum())} points) are not fitted "
                      "(ample for ≤ 20-atom cells; raise ObjectiveConfig.max_q_inv_angstrom to fit them)")
-    keep &= select_ranges(pattern, config.fit_range, config.exclude, notes)
+    keep &= select_ranges(pattern, config.fit_range, config.exclude, notes)  # --fit-range / --exclude
     if keep.sum() < 20:
         raise ValueError("fewer than 20 points left to fit after --fit-range/--exclude")
     q = q[keep]
@@ -194,49 +195,6 @@ def prepare_fit_data(
     )
 
 
-def _interval_q(spec: str, pattern) -> tuple[float, float]:
-    """(Q_lo, Q_hi) Å⁻¹ of ``"LO:HI"`` (the pattern's axis: 2θ degrees for 2θ data, else Q) or
-    ``"2theta:LO:HI"``, ``"q:LO:HI"``, ``"d:LO:HI"`` (d in Å)."""
-    parts = [p.strip() for p in str(spec).split(":")]
-    axis = "2theta" if pattern.two_theta_deg is not None else "q"
-    if len(parts) == 3:
-        axis = parts[0].lower().replace("2θ", "2theta").replace("tth", "2theta")
-        parts = parts[1:]
-    try:
-        lo, hi = float(parts[0]), float(parts[1])
-    except (ValueError, IndexError):
-        raise ValueError(f"bad interval {spec!r}: give LO:HI or 2theta:LO:HI, q:LO:HI, d:LO:HI") from None
-    if not lo < hi:
-        raise ValueError(f"bad interval {spec!r}: LO must be below HI")
-    if axis == "q":
-        return lo, hi
-    if axis == "d":
-        return 2 * math.pi / hi, 2 * math.pi / max(lo, 1e-9)
-    if axis != "2theta":
-        raise ValueError(f"bad interval {spec!r}: axis must be 2theta, q or d")
-    lam = pattern.wavelength_angstrom
-    if lam is None:
-        raise ValueError(f"interval {spec!r} in 2θ needs the pattern's wavelength")
-    to_q = lambda t: 4 * math.pi / lam * math.sin(math.radians(min(t, 179.9) / 2))  # noqa: E731
-    return to_q(lo), to_q(hi)
-
-
-def select_ranges(pattern, fit_range: str | None, exclude: tuple[str, ...], notes: list[str]) -> np.ndarray:
-    """Mask of the points inside ``fit_range`` and outside every ``exclude`` interval; notes what was left out."""
-    q = np.asarray(pattern.q_inv_angstrom, float)
-    keep = np.ones(q.size, bool)
-    if fit_range:
-        lo, hi = _interval_q(fit_range, pattern)
-        keep &= (q >= lo) & (q <= hi)
-        notes.append(f"fit range {fit_range}: {int((~keep).sum())} of {q.size} points left out")
-    for spec in exclude:
-        lo, hi = _interval_q(spec, pattern)
-        out = (q >= lo) & (q <= hi)
-        keep &= ~out
-        notes.append(f"excluded {spec}: {int(out.sum())} points")
-    return keep
-
-
 def fit_instrument(config: ObjectiveConfig, radiation: Radiation, two_theta_data: bool) -> Instrument | None:
     """The instrument the fit renders with (None: the fixed-width Fourier renderer).
 
@@ -259,17 +217,20 @@ def fit_instrument(config: ObjectiveConfig, radiation: Radiation, two_theta_data
     return inst
 
 
+def two_theta_and_slope(q_inv_angstrom: float, wavelength_angstrom: float) -> tuple[float, float]:
+    """(2θ in degrees, dQ/d2θ in Å⁻¹ per degree) at Q (clamped below back-scattering)."""
+    s = min(q_inv_angstrom * wavelength_angstrom / (4 * math.pi), 0.999)
+    return math.degrees(2 * math.asin(s)), 4 * math.pi / wavelength_angstrom * math.sqrt(1 - s * s) * math.radians(0.5)
+
+
 def instrument_fwhm_q(data: FitData, at: str = "max") -> float:
     """Instrument FWHM (Å⁻¹, Gaussian + Lorentzian, no size) at the top (``at="max"``) or bottom of the
     fit range: the legacy fixed width, or the instrument model's width converted with dQ/d2θ."""
     if data.instrument is None:
         return data.instrument_fwhm_q
-    lam = data.radiation.wavelength_angstrom
-    q = data.q_range[1] if at == "max" else data.q_range[0]
-    s = min(q * lam / (4 * math.pi), 0.999)
-    two_theta = math.degrees(2 * math.asin(s))
+    two_theta, dq_per_deg = two_theta_and_slope(data.q_range[1] if at == "max" else data.q_range[0],
+                                                data.radiation.wavelength_angstrom)
     g, lo = data.instrument.fwhm_deg(two_theta)
-    dq_per_deg = 4 * math.pi / lam * math.cos(math.radians(two_theta / 2)) * math.radians(0.5)
     return (g + lo) * dq_per_deg
 
 
@@ -334,8 +295,7 @@ def render_sticks(
         if zero_shift_deg is not None:
             prof = prof.with_(zero_deg=prof.zero_deg + zero_shift_deg)
         if extra_fwhm_q > 0.0:  # annealing: extra Gaussian width at the top of the range, as W (centideg²)
-            s = min(q_hi * lam1 / (4 * math.pi), 0.999)
-            dq_per_deg = 4 * math.pi / lam1 * math.sqrt(1 - s * s) * math.radians(0.5)
+            dq_per_deg = two_theta_and_slope(q_hi, lam1)[1]
             extra_w = (100.0 * extra_fwhm_q / dq_per_deg) ** 2 / (8 * math.log(2))
             prof = prof.with_(w=prof.w + extra_w)
         i_all = i_all * polarisation_ratio(q_all, lam1, data.instrument.polarisation)
