@@ -219,7 +219,7 @@ def scan_data(data: FitData, size_angstrom: float = math.inf) -> FitData:
     """The data as the cheap passes (volume scans, candidate selection) see them: with an instrument model
     and broad peaks, the fixed-width Fourier renderer at the instrument's TCH width and η at mid-range;
     sharp peaks keep the (windowed) instrument model.  The grid is coarsened to ~3 points per scan width."""
-    from pxrdsolve.solve.objective import sharp_peaks
+    from pxrdsolve.solve.objective import sharp_peaks, two_theta_and_slope
 
     if data.instrument is None or sharp_peaks(data, size_angstrom):
         return data
@@ -227,12 +227,10 @@ def scan_data(data: FitData, size_angstrom: float = math.inf) -> FitData:
 
     from pxrdsolve.instrument.kernels import tch_mix
 
-    lam = data.radiation.wavelength_angstrom
-    q_mid = 0.5 * (data.q_range[0] + data.q_range[1])
-    s = min(q_mid * lam / (4 * math.pi), 0.999)
-    g, lo = data.instrument.fwhm_deg(math.degrees(2 * math.asin(s)))
+    two_theta, dq_per_deg = two_theta_and_slope(0.5 * (data.q_range[0] + data.q_range[1]),
+                                                data.radiation.wavelength_angstrom)
+    g, lo = data.instrument.fwhm_deg(two_theta)
     fw, eta = tch_mix(torch.tensor(g), torch.tensor(lo))
-    dq_per_deg = 4 * math.pi / lam * math.sqrt(1 - s * s) * math.radians(0.5)
     return replace(data, instrument=None, instrument_fwhm_q=float(fw) * dq_per_deg,
                    instrument_eta=float(eta.clamp(0.0, 1.0)))
 
@@ -391,7 +389,8 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
                 stage[b] = "refined"
     times["refine"] = time.perf_counter() - t2
     z_arg = zero if data.has_two_theta else None
-    chi2 = _exact_templates(tpls, data, tau, z_arg, profile).chi2
+    refined_fit = _exact_templates(tpls, data, tau, z_arg, profile)
+    chi2 = refined_fit.chi2.clone()  # promotion updates it in place
 
     t3 = time.perf_counter()
     use_zero = data.has_two_theta and config.zero_window_deg > 0
@@ -414,7 +413,8 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
                 num_params[b] = n_model(tpls[b])
     times["promote"] = time.perf_counter() - t3
 
-    final_fit = _exact_templates(tpls, data, tau, z_arg, profile)
+    # the exact fit of every candidate is known unless promotion changed some structure
+    final_fit = _exact_templates(tpls, data, tau, z_arg, profile) if any(promoted) else refined_fit
     after = fit_metrics(data, final_fit, num_params)
     model_params = np.array([n_model(t) for t in tpls])
     after["model_params"] = model_params.astype(float)
