@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from helpers import record
+from helpers import EXAMPLES, record
 from pxrdsolve.crystal import batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.diffraction.radiation import parse_radiation
@@ -17,32 +17,6 @@ from pxrdsolve.solve.phases import cell_mass_volume
 RUTILE = record(np.diag([4.594, 4.594, 2.959]), [[0, 0, 0], [0.5, 0.5, 0.5], [0.305, 0.305, 0], [0.695, 0.695, 0],
                                                 [0.805, 0.195, 0.5], [0.195, 0.805, 0.5]], [22, 22, 8, 8, 8, 8])
 NACL = record(np.array([[0, 2.82, 2.82], [2.82, 0, 2.82], [2.82, 2.82, 0]]), [[0, 0, 0], [0.5, 0.5, 0.5]], [11, 17])
-NACL_CIF = """data_NaCl
-_symmetry_space_group_name_H-M 'P 1'
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-loop_
-_symmetry_equiv_pos_as_xyz
-x,y,z
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-Na1 Na 0 0 0
-Na2 Na 0.5 0.5 0
-Na3 Na 0.5 0 0.5
-Na4 Na 0 0.5 0.5
-Cl1 Cl 0.5 0.5 0.5
-Cl2 Cl 0 0 0.5
-Cl3 Cl 0 0.5 0
-Cl4 Cl 0.5 0 0
-"""
 
 
 def mixture(w_nacl: float = 0.2, tau: float = 60.0):
@@ -64,14 +38,13 @@ def mixture(w_nacl: float = 0.2, tau: float = 60.0):
     return MeasuredPattern(q, y, None, lam, rad, "2theta", tth, "mix.xy")
 
 
-def test_extra_phase_weight_fraction_and_unexplained_peaks(tmp_path):
+def test_extra_phase_weight_fraction_and_unexplained_peaks():
     from pxrdsolve.solve.pipeline import SolveConfig, rank_candidates
     from pxrdsolve.solve.refine import RefineConfig
     from pxrdsolve.solve.types import Candidate
 
     pattern = mixture()
-    cif = tmp_path / "NaCl.cif"
-    cif.write_text(NACL_CIF)
+    cif = EXAMPLES / "NaCl.cif"  # the shipped rock-salt example, a = 5.64 Å
     cfg = SolveConfig(refine=RefineConfig(top_k=1, restarts=1))
     cand = [Candidate(RUTILE, "user", "rutile")]
     with_phase = rank_candidates(cand, pattern, size=60.0, config=cfg, phases=[str(cif)])
