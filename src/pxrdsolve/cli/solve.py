@@ -50,19 +50,25 @@ WavelengthOpt = Annotated[str | None, typer.Option(
 
 def _config(seed: int, device: str, restarts: int, top_k: int, instrument_fwhm: float, instrument_eta: float = 0.0,
             instrument: Path | None = None, profile: str = "auto", fit_range: str | None = None,
-            exclude: list[str] | None = None):
+            exclude: list[str] | None = None, texture: str = "auto"):
     from dataclasses import replace
 
     from pxrdsolve.errors import InputError
     from pxrdsolve.solve.pipeline import SolveConfig, load_instrument
+    from pxrdsolve.solve.texture import parse_texture
 
+    try:
+        texture = parse_texture(texture)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     if profile not in ("auto", "instrument", "fourier"):
         raise InputError(f"--profile {profile!r}: give auto, instrument or fourier")
     base = SolveConfig()
     obj = replace(base.refine.objective, instrument_fwhm_q=instrument_fwhm, instrument_eta=instrument_eta,
                   instrument=None if instrument is None else load_instrument(instrument), profile=profile,
                   fit_range=fit_range, exclude=tuple(exclude or ()))
-    refine = replace(base.refine, seed=seed, device=device, restarts=restarts, top_k=top_k, objective=obj)
+    refine = replace(base.refine, seed=seed, device=device, restarts=restarts, top_k=top_k, objective=obj,
+                     texture=replace(base.refine.texture, mode=texture))
     return replace(base, refine=refine)
 
 
@@ -131,6 +137,7 @@ def solve(
     fit_range: FitRange = None,
     exclude: Exclude = None,
     phase: Phases = None,
+    texture: t.Texture = "auto",
     device: t.Device = "cpu",
     seed: SolveSeed = 0,
     quiet: t.Quiet = False,
@@ -150,7 +157,7 @@ def solve(
         candidates=[str(c) for c in candidates or []], library=None if library is None else str(library),
         checkpoint=None if checkpoint is None else str(checkpoint),
         config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta, instrument, profile,
-                       fit_range, exclude), progress=_stages(quiet), phases=[str(p) for p in phase or []],
+                       fit_range, exclude, texture), progress=_stages(quiet), phases=[str(p) for p in phase or []],
     )
     _report(result, output, p1, quiet, json_out)
 
@@ -173,6 +180,7 @@ def rank(
     fit_range: FitRange = None,
     exclude: Exclude = None,
     phase: Phases = None,
+    texture: t.Texture = "auto",
     device: t.Device = "cpu",
     seed: SolveSeed = 0,
     quiet: t.Quiet = False,
@@ -186,7 +194,7 @@ def rank(
 
     result = rank_candidates([str(c) for c in candidates], pattern, size=size, wavelength=wavelength,
                              config=_config(seed, device, restarts, refine_top, instrument_fwhm, instrument_eta,
-                                            instrument, profile, fit_range, exclude),
+                                            instrument, profile, fit_range, exclude, texture),
                              phases=[str(p) for p in phase or []],
                              progress=_stages(quiet))
     _report(result, output, p1, quiet, json_out)

@@ -54,3 +54,13 @@ Device = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Structures per batch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or log messages.")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable results on stdout.")]
+Texture = Annotated[
+    str,
+    typer.Option(
+        "--texture",
+        help="March–Dollase preferred orientation: 'auto' (the best refined candidates try [001], [100], [010], "
+        "[110], [111] as their crystal system distinguishes them and keep the best), 'none' (random powder), "
+        "or a direction H,K,L (reciprocal lattice, conventional standard cell). Kept only where it lowers the "
+        "penalised χ² (one extra parameter).",
+    ),
+]

@@ -18,6 +18,7 @@ peak of each crystal to 100 like pymatgen's ``scaled=True``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -113,6 +114,7 @@ def compute_peaks(
     merge_tol_two_theta_deg: float = TWO_THETA_MERGE_TOL_DEG,
     min_relative_intensity: float = MIN_RELATIVE_INTENSITY,
     compute_dtype: torch.dtype | None = None,
+    reflection_weight: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> PeakTable:
     """Merged powder peaks of every crystal up to ``q_max_inv_angstrom`` (default 4π/λ, 2θ = 180°).
 
@@ -121,6 +123,9 @@ def compute_peaks(
     and ``crystals.frac`` (the set of reflections and their grouping are held fixed).
     ``compute_dtype`` (e.g. ``torch.float32``) sets the precision of the structure-factor sums;
     peak positions are always computed in the batch's own precision.
+    ``reflection_weight(hkl (R, 3), crystal_index (R,)) → (R,)`` (optional) multiplies |F|² of every
+    reflection before equivalents are merged, e.g. a March–Dollase texture factor
+    (:func:`pxrdsolve.solve.texture.march_dollase_weight`); without it nothing changes.
     """
     check_elements(crystals.atomic_numbers)
     lam = float(wavelength_angstrom)
@@ -130,6 +135,8 @@ def compute_peaks(
     refl, q, fsq = box_reflections(crystals, q_max, q_min_inv_angstrom, compute_dtype)
     hkl, cidx = refl.hkl, refl.crystal_index
     fsq = 2.0 * fsq  # both Friedel mates
+    if reflection_weight is not None:  # per reflection, before merging (texture differs within a family)
+        fsq = fsq * reflection_weight(hkl, cidx).to(fsq.dtype)
     inten = fsq * lorentz_polarisation(q, lam)
 
     # merge: group by (crystal, round(2θ / tol)); a peak sits at its group's smallest Q

@@ -23,5 +23,6 @@ def ranked_cif_text(result, ranked, p1: bool = False) -> str:
         "size_angstrom": ranked.size_angstrom, "zero_shift_deg": ranked.zero_shift_deg,
         "r_wp": m.get("r_wp"), "r_p": m.get("r_p"), "gof": gof if gof is not None and math.isfinite(gof) else None,
         "source": ranked.candidate.source, "label": ranked.candidate.label,
+        "march_dollase": result.refined.march_dollase(ranked.index),
     }
     return template_cif(tpl, name=f"rank{ranked.rank:02d}", refinement=refinement)

@@ -97,6 +97,10 @@ def results_table_text(result) -> str:
     out = [f"{len(result.candidates)} candidates refined, {len(result.ranked)} distinct structures, "
            f"{result.seconds['total']:.1f} s", line(head), line(["-" * w for w in widths])]
     out += [line(row) for row in rows]
+    for r in result.ranked:  # preferred orientation, where the refinement kept it
+        md = result.refined.march_dollase(r.index)
+        if md is not None:
+            out.append(f"#{r.rank}: March–Dollase texture r = {md['r']:.3f} along [{' '.join(map(str, md['hkl']))}]")
     out.append(verdict_line(result))
     return "\n".join(out) + "\n"
 
@@ -192,6 +196,11 @@ def write_results_h5(result, path: Path) -> None:
         g["background_coeffs"] = ref.background_coeffs
         g["num_params"] = ref.num_params
         g["stage"] = np.array(ref.stage, dtype=object).astype(str_dt)
+        if "march_dollase_r" in ref.profile:  # texture: r (1 = none) and direction hkl (conventional cell)
+            from pxrdsolve.solve.texture import HKL_KEYS, R_KEY
+
+            g["march_dollase_r"] = ref.profile[R_KEY]
+            g["march_dollase_hkl"] = np.stack([ref.profile[k] for k in HKL_KEYS], -1).round().astype(np.int16)
         if ref.templates:  # each candidate in its space group: the same model the CIFs are written from
             g["space_group_number"] = np.array([t.number for t in ref.templates], dtype=np.int16)
             g["space_group"] = np.array([t.symbol for t in ref.templates], dtype=object).astype(str_dt)

@@ -64,8 +64,12 @@ class SolveResult:
     phases: Any = None  # the known extra phases fitted with every candidate (ExtraPhases or None)
 
     def _extras(self, r: RankedCandidate) -> dict[str, Any]:
-        """Per ranked candidate: refined instrument (with the instrument model) and phase weight fractions."""
+        """Per ranked candidate: refined instrument (with the instrument model), March–Dollase texture (when
+        kept: r and the preferred direction hkl, conventional standard cell) and phase weight fractions."""
         out: dict[str, Any] = {}
+        texture = self.refined.march_dollase(r.index)
+        if texture is not None:
+            out["march_dollase"] = texture
         inst = self.refined.instrument_of(r.index)
         if inst is not None:
             out["instrument"] = inst.to_json()

@@ -12,6 +12,11 @@ still converge.  With an instrument model (``data.instrument``) the sample displ
 unless the instrument was calibrated, the widths ``refined_widths`` (Caglioti W, U and Lorentzian Y by
 default; X is left out: its 1/cosθ term is the size broadening that τ already carries) are refined with
 the cell.  The best state seen per candidate (R_wp², without annealing) is returned.
+
+Texture stage (``texture`` given, :mod:`pxrdsolve.solve.refine_texture`): no annealing; the March–Dollase
+ratio r of each crystal with a preferred direction (log r within ``config.texture.r_bounds``,
+:mod:`pxrdsolve.solve.texture`) multiplies |F|² of every reflection before the peak groups are summed, and
+is refined with everything else for ``config.texture.steps`` steps, from the start state ``start``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
 from pxrdsolve.diffraction.structure_factors import structure_factor_squared
 from pxrdsolve.solve.objective import FitData, linear_fit, peak_fwhm_q, peak_groups_sum, render_sticks, stick_pad
 from pxrdsolve.solve.phases import render_extra
+from pxrdsolve.solve.texture import log_ratio, march_dollase
 from pxrdsolve.structure.cell import apply_offsets
 from pxrdsolve.structure.model import SymmetricBatch
 
@@ -58,13 +64,16 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p / (1 - p))
 
 
-def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refine_size: bool, config
-                    ) -> dict[str, torch.Tensor]:
+def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refine_size: bool, config,
+                    texture: tuple[torch.Tensor, torch.Tensor] | None = None,
+                    start: dict | None = None) -> dict[str, torch.Tensor]:
     """Adam refinement of every crystal of ``sym`` (already replicated for restarts; ``config`` a
     :class:`~pxrdsolve.solve.refine.RefineConfig`).  Returns the best state seen per crystal:
     ``cell`` (B, 6) conventional, ``d`` (O, 3) orbit displacements (fractional, along the free basis),
     ``b_orbit`` (O,) Å², ``tau`` (B,), ``zero`` (B,), ``loss`` (B,) R_wp² with frozen reflections,
-    ``num_free`` (B,) refined parameters."""
+    ``num_free`` (B,) refined parameters.  ``texture``: (preferred direction (B, 3) in primitive reciprocal
+    indices, refine r? (B,) bool) runs the texture stage instead (then ``march_dollase_r`` (B,) is returned
+    too); ``start``: ``zero`` (B,) and ``profile`` (name → (B,)) to start from (default: 0, the instrument)."""
     lc, pc = config.lattice, config.positions
     gen = torch.Generator().manual_seed(config.seed)
     bsz = sym.num_crystals
@@ -85,7 +94,10 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     u_tau = (log_tau0 + 0.15 * torch.randn(bsz, generator=gen, dtype=torch.float64) * restart * refine_size)
     u_tau = u_tau.requires_grad_(refine_size)
     use_zero = data.has_two_theta and config.zero_window_deg > 0
-    u_zero = torch.zeros(bsz, dtype=torch.float64, requires_grad=use_zero)
+    start = start or {}
+    zero_start = start.get("zero")
+    u_zero = (torch.zeros(bsz, dtype=torch.float64) if zero_start is None or not use_zero else
+              torch.atanh((zero_start / config.zero_window_deg).clamp(-0.999, 0.999))).requires_grad_(use_zero)
     move = pc.enabled and pc.steps > 0
     v_pos = torch.zeros(sym.num_orbits, 3, dtype=torch.float64, requires_grad=True)
     b_lo, b_hi = pc.b_bounds_angstrom2
@@ -103,6 +115,9 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
         from pxrdsolve.instrument.profile import ProfileTensors
 
         base_prof = ProfileTensors.from_instrument(inst, bsz)
+        if start.get("profile"):  # start values (and the centre of each window) per crystal
+            base_prof = base_prof.with_(**{k: torch.as_tensor(v, dtype=torch.float64) for k, v in
+                                           start["profile"].items()})
         lab = data.has_two_theta and (data.radiation.is_doublet or data.radiation.wavelength_angstrom > 1.0)
         if lab and config.displacement_window_um > 0:
             prof_vars["displacement_um"] = torch.zeros(bsz, dtype=torch.float64, requires_grad=True)
@@ -126,6 +141,17 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
             "d": torch.zeros(sym.num_orbits, 3, dtype=torch.float64), "b_orbit": sym.orbit_b_iso.clone(),
             "tau": tau0.clone(), "zero": torch.zeros(bsz, dtype=torch.float64),
             "profile": {k: getattr(base_prof, k).detach().clone() for k in prof_vars}}
+    # texture stage: March–Dollase r per crystal (log r, bounded), 1 where no direction is refined
+    tex = config.texture
+    if texture is not None:
+        md_dir, md_active = texture
+        lo_r, hi_r = (math.log(v) for v in tex.r_bounds)
+        u_r0 = math.atanh(max(-0.999, min(0.999, -(lo_r + hi_r) / (hi_r - lo_r))))  # r = 1 at the start
+        u_r = torch.full((bsz,), u_r0, dtype=torch.float64, requires_grad=True)
+        best["march_dollase_r"] = torch.ones(bsz, dtype=torch.float64)
+
+    def ratio() -> torch.Tensor:
+        return torch.where(md_active, log_ratio(u_r, tex.r_bounds), torch.ones_like(u_r))
 
     def state(move_atoms: bool):
         cell = apply_offsets(p0, sym.ties, u_len, u_ang, lc.length_window, lc.angle_window_deg)
@@ -154,6 +180,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
             groups.append({"params": active, "lr": config.profile_lr})
         if refine_size:  # log size: its step does not depend on the peak width
             groups.append({"params": [u_tau], "lr": lr})
+        if texture is not None:
+            groups.append({"params": [u_r], "lr": tex.lr})
         if move_atoms:
             groups.append({"params": [v_pos], "lr": lr})
             if refine_b:
@@ -169,6 +197,9 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
                 f2 = 2.0 * structure_factor_squared(sym.crystal_batch(cell, d, b), hkl, cidx, q_r)
             else:
                 f2 = f2_frozen
+            if texture is not None:  # per reflection, before the equivalents of a group are summed
+                r_md = ratio()
+                f2 = f2 * march_dollase(hkl, cidx, lat, md_dir, r_md)
             ptens, pvals = profile_of()
             prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
                                  tau, zero, extra_fwhm_q=extra, profile=ptens)
@@ -187,6 +218,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
                         best["b_orbit"] = torch.where(better[orbit_b], b.detach(), best["b_orbit"])
                     for k, v in pvals.items():
                         best["profile"][k] = torch.where(better, v.detach(), best["profile"][k])
+                    if texture is not None:
+                        best["march_dollase_r"] = torch.where(better, r_md.detach(), best["march_dollase_r"])
             if step == steps:
                 break
             opt.zero_grad()
@@ -194,12 +227,17 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
             opt.step()
             sched.step()
 
-    run(lc.steps, lc.lr, False, lc.anneal_fwhm_q)
-    if move:
-        run(pc.steps, pc.lr, True, 0.0)
-    elif any(k != "displacement_um" for k in prof_vars):  # a profile stage when atoms stay put
-        run(max(lc.steps // 2, 10), lc.lr, False, 0.0)
+    if texture is not None:
+        run(tex.steps, pc.lr if move else lc.lr, move, 0.0)
+    else:
+        run(lc.steps, lc.lr, False, lc.anneal_fwhm_q)
+        if move:
+            run(pc.steps, pc.lr, True, 0.0)
+        elif any(k != "displacement_um" for k in prof_vars):  # a profile stage when atoms stay put
+            run(max(lc.steps // 2, 10), lc.lr, False, 0.0)
     num_free = sym.ties.num_free() + int(refine_size) + int(use_zero) + len(prof_vars)
+    if texture is not None:
+        num_free = num_free + md_active.long()
     if move:
         num_free = num_free + sym.num_free_coordinates()
         if refine_b:

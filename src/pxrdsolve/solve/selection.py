@@ -8,7 +8,8 @@ criterion with the noise variance scaled by the best fit's reduced χ²:
     score_b = χ²_b + s² · P_b · ln N,    s² = min_b χ²_b / (N − P_b),
 
 with N the fitted points and P_b the parameters of candidate b's *structure model* (cell by crystal
-system, free Wyckoff coordinates, one B per orbit, size, zero shift, scale and background; see
+system, free Wyckoff coordinates, one B per orbit, size, zero shift, March–Dollase texture where kept,
+scale and background; see
 :func:`model_parameters`) whether or not every one was refined.  For inverse-variance weights s² is the
 best GOF (1 for a perfect model); for unit weights it estimates the noise variance per point.
 Candidates are ranked by ``score`` and a higher space group is accepted when it lowers it.
@@ -27,9 +28,10 @@ _CELL_PARAMS = {"cubic": 1, "tetragonal": 2, "trigonal": 2, "hexagonal": 2, "ort
 
 
 def model_parameters(t: SymmetricTemplate, base: int, refine_size: bool, refine_zero: bool,
-                     positions: bool = True, b_iso: bool = True) -> int:
-    """Parameters of the structure model of ``t`` plus ``base`` (scale, background) and size/zero."""
-    n = base + _CELL_PARAMS[t.crystal_system] + int(refine_size) + int(refine_zero)
+                     positions: bool = True, b_iso: bool = True, texture: bool = False) -> int:
+    """Parameters of the structure model of ``t`` plus ``base`` (scale, background), size/zero and the
+    March–Dollase ratio (``texture``; its direction is a choice among a few, not a continuous parameter)."""
+    n = base + _CELL_PARAMS[t.crystal_system] + int(refine_size) + int(refine_zero) + int(texture)
     if positions:
         n += t.num_free_coordinates
     if b_iso:

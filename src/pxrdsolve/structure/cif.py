@@ -5,7 +5,8 @@ the space group (Hermann–Mauguin symbol and IT number, every operation listed 
 conventional cell (Å, degrees) with its volume and Z, one ``_atom_site`` row per species on each orbit
 (representative position, multiplicity, Wyckoff letter, U_iso = B / 8π² in Å², occupancy) and, when
 given, the refinement record: wavelength (Å), nanocrystal size τ (Å, PXRDNet convention, column
-length 2τ), 2θ zero shift (degrees), R_wp, R_p, GOF and the candidate's source.
+length 2τ), 2θ zero shift (degrees), March–Dollase preferred orientation (ratio r and direction, as
+GSAS-II writes ``_pd_proc_ls_pref_orient_corr``), R_wp, R_p, GOF and the candidate's source.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def _formula_sum(t: SymmetricTemplate) -> str:
 
 def template_cif(t: SymmetricTemplate, name: str = "pxrdsolve", refinement: dict[str, Any] | None = None) -> str:
     """CIF text of ``t``; ``refinement`` may hold ``wavelength_angstrom``, ``size_angstrom``,
-    ``zero_shift_deg``, ``r_wp``, ``r_p``, ``gof``, ``source``, ``label``, ``software``."""
+    ``zero_shift_deg``, ``r_wp``, ``r_p``, ``gof``, ``source``, ``label``, ``software`` and
+    ``march_dollase`` (``{"r": r, "hkl": [H, K, L]}`` or None)."""
     r = refinement or {}
     a, b, c, al, be, ga = (float(v) for v in t.cell)
     vol = abs(float(np.linalg.det(t.conventional_lattice())))
@@ -77,6 +79,11 @@ def template_cif(t: SymmetricTemplate, name: str = "pxrdsolve", refinement: dict
         lines.append(f"_diffrn_radiation_wavelength {float(r['wavelength_angstrom']):.6f}")
     if "zero_shift_deg" in r:
         lines.append(f"_pd_calib_2theta_offset {float(r['zero_shift_deg']):.5f}")
+    md = r.get("march_dollase")
+    if md:
+        hkl = " ".join(str(int(v)) for v in md["hkl"])
+        lines.append(f"_pd_proc_ls_pref_orient_corr 'March-Dollase ratio r = {float(md['r']):.4f} along [{hkl}] "
+                     "(reciprocal lattice, this cell)'")
     for key, tag in (("r_wp", "_pd_proc_ls_prof_wR_factor"), ("r_p", "_pd_proc_ls_prof_R_factor"),
                      ("gof", "_refine_ls_goodness_of_fit_all")):
         if key in r and r[key] is not None and math.isfinite(float(r[key])):
@@ -85,6 +92,9 @@ def template_cif(t: SymmetricTemplate, name: str = "pxrdsolve", refinement: dict
         tau = float(r["size_angstrom"])
         lines.append(f"_pxrdsolve_size_tau_angstrom {tau:.3f}" if math.isfinite(tau)
                      else "_pxrdsolve_size_tau_angstrom .")
+    if md:
+        lines.append(f"_pxrdsolve_march_dollase_ratio {float(md['r']):.5f}")
+        lines.append(f"_pxrdsolve_march_dollase_hkl '{' '.join(str(int(v)) for v in md['hkl'])}'")
     for key in ("source", "label"):
         if key in r:
             lines.append(f"_pxrdsolve_candidate_{key} '{str(r[key]).replace(chr(39), '')}'")
