@@ -254,6 +254,14 @@ def sharp_peaks(data: FitData, size_angstrom) -> bool:
     return fwhm * SHARP_PEAKS_PER_RANGE < data.q_range[1] - data.q_range[0]
 
 
+def sharp_crystals(data: FitData, size_angstrom: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: :func:`sharp_peaks` for each crystal's size τ (Å, (B,))."""
+    tau = size_angstrom.detach()
+    size_fwhm = torch.where(torch.isfinite(tau), SINC2_FWHM_TIMES_TAU / tau, torch.zeros_like(tau))
+    fwhm = torch.sqrt(size_fwhm**2 + instrument_fwhm_q(data, at="min") ** 2)
+    return fwhm * SHARP_PEAKS_PER_RANGE < data.q_range[1] - data.q_range[0]
+
+
 def stick_pad(data: FitData, size_angstrom: torch.Tensor | float) -> float:
     """Q margin (Å⁻¹) beyond the data range whose peaks still contribute tails."""
     tau = float(torch.as_tensor(size_angstrom).detach().min())
@@ -300,14 +308,34 @@ def render_sticks(
             prof = prof.with_(w=prof.w + extra_w)
         i_all = i_all * polarisation_ratio(q_all, lam1, data.instrument.polarisation)
         inside = (q_all.detach() > q_lo - 0.9 * pad) & (q_all.detach() < q_hi + 0.9 * pad)
+        q_in, i_in, c_in = q_all[inside], i_all[inside], c_all[inside]
         if data.exact_profile:
-            return render_profile(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
-                                  size_angstrom, prof, lam1, axis=data.profile_axis)
-        if sharp_peaks(data, size_angstrom):
-            return render_windowed(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
-                                   size_angstrom, prof, lam1, axis=data.profile_axis)
-        return render_chunked(data.q_inv_angstrom, q_all[inside], i_all[inside], c_all[inside], num_crystals,
-                              size_angstrom, prof, lam1, axis=data.profile_axis, pad_inv_angstrom=pad)
+            return render_profile(data.q_inv_angstrom, q_in, i_in, c_in, num_crystals, size_angstrom, prof, lam1,
+                                  axis=data.profile_axis)
+        tau = torch.as_tensor(size_angstrom, dtype=torch.float64, device=q_peak.device).expand(num_crystals)
+        sharp = sharp_crystals(data, tau)
+
+        def windowed(q, i, c, n, t, p):
+            return render_windowed(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=data.profile_axis)
+
+        def chunked(q, i, c, n, t, p):
+            return render_chunked(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=data.profile_axis,
+                                  pad_inv_angstrom=pad)
+
+        if bool(sharp.all()):
+            return windowed(q_in, i_in, c_in, num_crystals, tau, prof)
+        if not bool(sharp.any()):
+            return chunked(q_in, i_in, c_in, num_crystals, tau, prof)
+        # a batch with sharp and broad peaks (e.g. sizes refined apart): each crystal with its renderer
+        out = torch.zeros(num_crystals, data.n_points, dtype=torch.float64, device=q_peak.device)
+        for mask, render in ((sharp, windowed), (~sharp, chunked)):
+            idx = torch.nonzero(mask).squeeze(1)
+            new = torch.full((num_crystals,), -1, dtype=torch.long, device=q_peak.device)
+            new[idx] = torch.arange(idx.numel(), device=q_peak.device)
+            sel = new[c_in] >= 0
+            sub = prof.with_(**{k: v[idx] for k, v in prof.tensors().items()})
+            out = out.index_copy(0, idx, render(q_in[sel], i_in[sel], new[c_in[sel]], idx.numel(), tau[idx], sub))
+        return out
     if zero_shift_deg is not None:  # move each stick to 2θ + zero (primary-λ axis)
         s = (q_all * lam1 / (4 * math.pi)).clamp(max=1.0 - 1e-12)
         half = torch.asin(s) + torch.deg2rad(zero_shift_deg[c_all]) / 2.0

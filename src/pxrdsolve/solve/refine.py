@@ -14,9 +14,7 @@ parameters, so the space group is kept exactly.  Passes:
    when refined), zero shift (2θ degrees, 2θ data only), then the free coordinates of every orbit and
    one B per orbit; scale and background stay linear;
 4. **symmetry promotion** (:mod:`pxrdsolve.solve.promote`) - a refined candidate whose structure has a
-   higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit;
-5. **texture** (:mod:`pxrdsolve.solve.refine_texture`, ``--texture``) - March–Dollase preferred orientation
-   for the best refined candidates, kept where it lowers the penalised χ².
+   higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit.
 
 The best parameters seen per candidate are kept, and a final exact evaluation (fresh reflections,
 form factors, merged peaks) replaces a candidate's result by its start whenever refinement did not
@@ -45,17 +43,10 @@ from pxrdsolve.solve.objective import (
     render_sticks,
     stick_pad,
 )
+from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.refine_gradient import gradient_refine
-from pxrdsolve.solve.refine_texture import has_texture, refine_texture
 from pxrdsolve.solve.selection import model_parameters, penalised_chi2
-from pxrdsolve.solve.texture import (
-    TextureConfig,
-    march_dollase_weight,
-    primitive_direction,
-    split_texture,
-    texture_record,
-)
 from pxrdsolve.structure.model import SymmetricBatch
 from pxrdsolve.structure.template import SymmetricTemplate, symmetric_template
 
@@ -130,7 +121,6 @@ class RefineConfig:
     refined_widths: tuple[str, ...] = ("w", "u", "y")  # instrument widths refined when not calibrated
     profile_lr: float = 0.08
     promote: PromoteConfig = field(default_factory=PromoteConfig)
-    texture: TextureConfig = field(default_factory=TextureConfig)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -163,7 +153,7 @@ class RefineResult:
     templates: tuple[SymmetricTemplate, ...] = ()
     promoted: tuple[int, ...] = ()
     instrument: Any = None  # the instrument model the fit used (None: fixed-width Fourier profile)
-    profile: dict[str, np.ndarray] = field(default_factory=dict)  # refined instrument (and texture) parameters
+    profile: dict[str, np.ndarray] = field(default_factory=dict)  # refined instrument parameters (name → (B,))
     phase_scales: np.ndarray | None = None  # (B, E) scales of the known extra phases (absolute profiles)
 
     def instrument_of(self, b: int):
@@ -174,25 +164,18 @@ class RefineResult:
                                                                             "displacement_um")}
         return self.instrument.with_(zero_deg=self.instrument.zero_deg + float(self.zero_shift_deg[b]), **changes)
 
-    def march_dollase(self, b: int) -> dict | None:
-        """Candidate ``b``'s texture, ``{"r": r, "hkl": [H, K, L]}`` (conventional standard cell), or None."""
-        return texture_record(self.profile, b)
-
     def record(self, b: int, template: CrystalRecord | None = None) -> CrystalRecord:
         """The refined crystal ``b`` as a primitive cell (regenerated from its space group and orbits)."""
         return self.templates[b].primitive_record()
 
 
 def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Tensor | None,
-           profile: dict[str, torch.Tensor] | None = None,
-           texture: tuple[torch.Tensor, torch.Tensor] | None = None) -> LinearFit:
+           profile: dict[str, torch.Tensor] | None = None) -> LinearFit:
     """Exact fit of a batch: fresh merged peaks, profiles, linear solve (no gradients).  ``profile``: refined
-    instrument-model parameters per crystal (name → (B,)), on top of the data's instrument; ``texture``:
-    March–Dollase (direction (B, 3) in primitive reciprocal indices, r (B,)), applied per reflection."""
+    instrument-model parameters per crystal (name → (B,)), on top of the data's instrument."""
     with torch.no_grad():
         q_max = data.q_range[1] + stick_pad(data, tau)
-        weight = None if texture is None else march_dollase_weight(batch.lattice, *texture)
-        peaks = compute_peaks(batch, data.radiation.wavelength_angstrom, q_max, reflection_weight=weight)
+        peaks = compute_peaks(batch, data.radiation.wavelength_angstrom, q_max)
         ptens = profile_tensors(data, batch.num_crystals, profile)
         prof = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index,
                              batch.num_crystals, tau, zero, profile=ptens)
@@ -207,50 +190,6 @@ def profile_tensors(data: FitData, num_crystals: int, values: dict[str, torch.Te
 
     base = ProfileTensors.from_instrument(data.instrument, num_crystals)
     return base.with_(**{k: torch.as_tensor(v, dtype=torch.float64) for k, v in (values or {}).items()})
-
-
-def coarsen(data: FitData, fwhm_q: float, points_per_fwhm: float = 3.0) -> FitData:
-    """The data averaged in groups of consecutive points so that about ``points_per_fwhm`` remain per
-    ``fwhm_q`` (Å⁻¹; weights added, so χ² keeps its scale); unchanged when already that coarse."""
-    from dataclasses import replace
-
-    q = data.q_inv_angstrom
-    if q.numel() < 200:
-        return data
-    step = float((q[-1] - q[0]) / (q.numel() - 1))
-    k = int(fwhm_q / points_per_fwhm / max(step, 1e-12))
-    k = min(k, q.numel() // 100)
-    if k < 2:
-        return data
-    n = (q.numel() // k) * k
-
-    def mean(t: torch.Tensor) -> torch.Tensor:
-        return t[:n].reshape(n // k, k, *t.shape[1:]).mean(1)
-
-    w = data.weight[:n].reshape(-1, k).sum(1)
-    yw = (data.weight * data.intensity)[:n].reshape(-1, k).sum(1) / w.clamp_min(1e-300)
-    return replace(data, q_inv_angstrom=mean(q), intensity=yw, weight=w, basis=mean(data.basis),
-                   two_theta_deg=None if data.two_theta_deg is None else mean(data.two_theta_deg))
-
-
-def scan_data(data: FitData, size_angstrom: float = math.inf) -> FitData:
-    """The data as the cheap passes (volume scans, candidate selection) see them: with an instrument model
-    and broad peaks, the fixed-width Fourier renderer at the instrument's TCH width and η at mid-range;
-    sharp peaks keep the (windowed) instrument model.  The grid is coarsened to ~3 points per scan width."""
-    from pxrdsolve.solve.objective import sharp_peaks, two_theta_and_slope
-
-    if data.instrument is None or sharp_peaks(data, size_angstrom):
-        return data
-    from dataclasses import replace
-
-    from pxrdsolve.instrument.kernels import tch_mix
-
-    two_theta, dq_per_deg = two_theta_and_slope(0.5 * (data.q_range[0] + data.q_range[1]),
-                                                data.radiation.wavelength_angstrom)
-    g, lo = data.instrument.fwhm_deg(two_theta)
-    fw, eta = tch_mix(torch.tensor(g), torch.tensor(lo))
-    return replace(data, instrument=None, instrument_fwhm_q=float(fw) * dq_per_deg,
-                   instrument_eta=float(eta.clamp(0.0, 1.0)))
 
 
 def _scan_scales(data: FitData, tau: float, cfg: ScanConfig, lo: float, hi: float) -> torch.Tensor:
@@ -283,6 +222,8 @@ def volume_scan(
     tau_t = torch.tensor(tau, dtype=torch.float64)
     q_max = (data.q_range[1] + stick_pad(data, tau_t)) * float(scales.max())
     extra_phase = None
+    if extra_fwhm_q > 0.0:  # broadened model: the fixed-width Fourier renderer (cheap for many crystals)
+        data = fourier_view(data)
     with torch.no_grad():
         for start in range(0, batch.num_crystals, chunk):
             idx = list(range(start, min(start + chunk, batch.num_crystals)))
@@ -324,13 +265,7 @@ def refine_candidates(
 
 def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: torch.Tensor,
                      zero: torch.Tensor | None, profile: dict[str, torch.Tensor] | None = None) -> LinearFit:
-    """:func:`_exact` of templates; texture parameters in ``profile`` (conventional hkl, see
-    :mod:`pxrdsolve.solve.texture`) are turned into primitive-cell directions."""
-    inst, tex = split_texture(profile)
-    if tex is not None:
-        to_prim = torch.as_tensor(np.stack([t.to_primitive for t in templates]), dtype=torch.float64)
-        tex = (primitive_direction(tex[0], to_prim), tex[1])
-    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, inst, tex)
+    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, profile)
 
 
 def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, refine_size: bool,
@@ -420,9 +355,8 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     use_zero = data.has_two_theta and config.zero_window_deg > 0
     pos = config.positions
 
-    def n_model(t: SymmetricTemplate, texture: bool = False) -> int:
-        return model_parameters(t, base_params, refine_size, use_zero, pos.enabled, pos.enabled and pos.refine_b,
-                                texture)
+    def n_model(t: SymmetricTemplate) -> int:
+        return model_parameters(t, base_params, refine_size, use_zero, pos.enabled, pos.enabled and pos.refine_b)
 
     promoted = [0] * bsz
     if config.promote.enabled and top.numel():
@@ -437,16 +371,11 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
             if old:
                 num_params[b] = n_model(tpls[b])
     times["promote"] = time.perf_counter() - t3
-    t4 = time.perf_counter()
-    textured = refine_texture(tpls, top.tolist(), data, tau, zero, profile, chi2, num_params, base_params, n_model,
-                              refine_size, config, _exact_templates)
-    times["texture"] = time.perf_counter() - t4
 
-    # the exact fit of every candidate is known unless promotion or texture changed some structure
-    changed = any(promoted) or textured
-    final_fit = _exact_templates(tpls, data, tau, z_arg, profile) if changed else refined_fit
+    # the exact fit of every candidate is known unless promotion changed some structure
+    final_fit = _exact_templates(tpls, data, tau, z_arg, profile) if any(promoted) else refined_fit
     after = fit_metrics(data, final_fit, num_params)
-    model_params = np.array([n_model(t, bool(x)) for t, x in zip(tpls, has_texture(profile, bsz))])
+    model_params = np.array([n_model(t) for t in tpls])
     after["model_params"] = model_params.astype(float)
     after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points)
     recs = [t.primitive_record() for t in tpls]

@@ -27,6 +27,7 @@ import torch
 
 from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
 from pxrdsolve.diffraction.structure_factors import structure_factor_squared
+from pxrdsolve.solve.fit_views import coarsen
 from pxrdsolve.solve.objective import FitData, linear_fit, peak_fwhm_q, peak_groups_sum, render_sticks, stick_pad
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.texture import log_ratio, march_dollase
@@ -170,6 +171,16 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
         return min(lr, 0.35 * math.hypot(fwhm, anneal) / data.q_range[1] / lc.length_window)
 
     fine_lr = 0.25 * fwhm / data.q_range[1] / lc.length_window
+    views: dict[int, tuple[FitData, torch.Tensor]] = {0: (data, den)}
+
+    def view_for(extra: float) -> tuple[FitData, torch.Tensor]:
+        """The data (and its Σw·y²) coarsened to ~4 points per annealed width: during annealing the
+        broadened peaks of long sharp-peak scans need only a fraction of the points."""
+        level = int(math.floor(math.log2(math.hypot(fwhm, extra) / fwhm))) if extra > 0.0 else 0
+        if level not in views:
+            v = coarsen(data, fwhm * 2**level, points_per_fwhm=4.0)
+            views[level] = (v, (v.weight * v.intensity**2).sum())
+        return views[level]
 
     def run(steps: int, lr: float, move_atoms: bool, anneal: float) -> None:
         cell_params = [u_len, u_ang] + ([u_zero] if use_zero else [])
@@ -201,9 +212,10 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
                 r_md = ratio()
                 f2 = f2 * march_dollase(hkl, cidx, lat, md_dir, r_md)
             ptens, pvals = profile_of()
-            prof = render_sticks(data, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
+            view, view_den = view_for(extra)
+            prof = render_sticks(view, q_r[rep], peak_groups_sum(f2, group, n_peaks), peak_crystal, bsz,
                                  tau, zero, extra_fwhm_q=extra, profile=ptens)
-            loss = linear_fit(data, prof, render_extra(data, bsz, tau, zero, ptens)).chi2 / den
+            loss = linear_fit(view, prof, render_extra(view, bsz, tau, zero, ptens)).chi2 / view_den
             if extra == 0.0:
                 with torch.no_grad():
                     better = loss.detach() < best["loss"]
