@@ -14,7 +14,9 @@ parameters, so the space group is kept exactly.  Passes:
    when refined), zero shift (2θ degrees, 2θ data only), then the free coordinates of every orbit and
    one B per orbit; scale and background stay linear;
 4. **symmetry promotion** (:mod:`pxrdsolve.solve.promote`) - a refined candidate whose structure has a
-   higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit.
+   higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit;
+5. **texture** (:mod:`pxrdsolve.solve.refine_texture`, ``--texture``) - March–Dollase preferred orientation
+   for the best refined candidates, kept where it lowers the penalised χ².
 
 The best parameters seen per candidate are kept, and a final exact evaluation (fresh reflections,
 form factors, merged peaks) replaces a candidate's result by its start whenever refinement did not
@@ -46,7 +48,15 @@ from pxrdsolve.solve.objective import (
 from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.refine_gradient import gradient_refine
+from pxrdsolve.solve.refine_texture import has_texture, refine_texture
 from pxrdsolve.solve.selection import model_parameters, penalised_chi2
+from pxrdsolve.solve.texture import (
+    TextureConfig,
+    march_dollase_weight,
+    primitive_direction,
+    split_texture,
+    texture_record,
+)
 from pxrdsolve.structure.model import SymmetricBatch
 from pxrdsolve.structure.template import SymmetricTemplate, symmetric_template
 
@@ -121,6 +131,7 @@ class RefineConfig:
     refined_widths: tuple[str, ...] = ("w", "u", "y")  # instrument widths refined when not calibrated
     profile_lr: float = 0.08
     promote: PromoteConfig = field(default_factory=PromoteConfig)
+    texture: TextureConfig = field(default_factory=TextureConfig)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -153,7 +164,7 @@ class RefineResult:
     templates: tuple[SymmetricTemplate, ...] = ()
     promoted: tuple[int, ...] = ()
     instrument: Any = None  # the instrument model the fit used (None: fixed-width Fourier profile)
-    profile: dict[str, np.ndarray] = field(default_factory=dict)  # refined instrument parameters (name → (B,))
+    profile: dict[str, np.ndarray] = field(default_factory=dict)  # refined instrument (and texture) parameters
     phase_scales: np.ndarray | None = None  # (B, E) scales of the known extra phases (absolute profiles)
 
     def instrument_of(self, b: int):
@@ -164,18 +175,25 @@ class RefineResult:
                                                                             "displacement_um")}
         return self.instrument.with_(zero_deg=self.instrument.zero_deg + float(self.zero_shift_deg[b]), **changes)
 
+    def march_dollase(self, b: int) -> dict | None:
+        """Candidate ``b``'s texture, ``{"r": r, "hkl": [H, K, L]}`` (conventional standard cell), or None."""
+        return texture_record(self.profile, b)
+
     def record(self, b: int, template: CrystalRecord | None = None) -> CrystalRecord:
         """The refined crystal ``b`` as a primitive cell (regenerated from its space group and orbits)."""
         return self.templates[b].primitive_record()
 
 
 def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Tensor | None,
-           profile: dict[str, torch.Tensor] | None = None) -> LinearFit:
+           profile: dict[str, torch.Tensor] | None = None,
+           texture: tuple[torch.Tensor, torch.Tensor] | None = None) -> LinearFit:
     """Exact fit of a batch: fresh merged peaks, profiles, linear solve (no gradients).  ``profile``: refined
-    instrument-model parameters per crystal (name → (B,)), on top of the data's instrument."""
+    instrument-model parameters per crystal (name → (B,)), on top of the data's instrument; ``texture``:
+    March–Dollase (direction (B, 3) in primitive reciprocal indices, r (B,)), applied per reflection."""
     with torch.no_grad():
         q_max = data.q_range[1] + stick_pad(data, tau)
-        peaks = compute_peaks(batch, data.radiation.wavelength_angstrom, q_max)
+        weight = None if texture is None else march_dollase_weight(batch.lattice, *texture)
+        peaks = compute_peaks(batch, data.radiation.wavelength_angstrom, q_max, reflection_weight=weight)
         ptens = profile_tensors(data, batch.num_crystals, profile)
         prof = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index,
                              batch.num_crystals, tau, zero, profile=ptens)
@@ -265,7 +283,13 @@ def refine_candidates(
 
 def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: torch.Tensor,
                      zero: torch.Tensor | None, profile: dict[str, torch.Tensor] | None = None) -> LinearFit:
-    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, profile)
+    """:func:`_exact` of templates; texture parameters in ``profile`` (conventional hkl, see
+    :mod:`pxrdsolve.solve.texture`) are turned into primitive-cell directions."""
+    inst, tex = split_texture(profile)
+    if tex is not None:
+        to_prim = torch.as_tensor(np.stack([t.to_primitive for t in templates]), dtype=torch.float64)
+        tex = (primitive_direction(tex[0], to_prim), tex[1])
+    return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, inst, tex)
 
 
 def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, refine_size: bool,
@@ -355,8 +379,9 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     use_zero = data.has_two_theta and config.zero_window_deg > 0
     pos = config.positions
 
-    def n_model(t: SymmetricTemplate) -> int:
-        return model_parameters(t, base_params, refine_size, use_zero, pos.enabled, pos.enabled and pos.refine_b)
+    def n_model(t: SymmetricTemplate, texture: bool = False) -> int:
+        return model_parameters(t, base_params, refine_size, use_zero, pos.enabled, pos.enabled and pos.refine_b,
+                                texture)
 
     promoted = [0] * bsz
     if config.promote.enabled and top.numel():
@@ -371,11 +396,16 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
             if old:
                 num_params[b] = n_model(tpls[b])
     times["promote"] = time.perf_counter() - t3
+    t4 = time.perf_counter()
+    textured = refine_texture(tpls, top.tolist(), data, tau, zero, profile, chi2, num_params, base_params, n_model,
+                              refine_size, config, _exact_templates)
+    times["texture"] = time.perf_counter() - t4
 
-    # the exact fit of every candidate is known unless promotion changed some structure
-    final_fit = _exact_templates(tpls, data, tau, z_arg, profile) if any(promoted) else refined_fit
+    # the exact fit of every candidate is known unless promotion or texture changed some structure
+    changed = any(promoted) or textured
+    final_fit = _exact_templates(tpls, data, tau, z_arg, profile) if changed else refined_fit
     after = fit_metrics(data, final_fit, num_params)
-    model_params = np.array([n_model(t) for t in tpls])
+    model_params = np.array([n_model(t, bool(x)) for t, x in zip(tpls, has_texture(profile, bsz))])
     after["model_params"] = model_params.astype(float)
     after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points)
     recs = [t.primitive_record() for t in tpls]
