@@ -7,7 +7,7 @@ A :class:`CrystalBatch` holds ``B`` crystals with ``N`` atoms in total:
 * ``atomic_numbers`` (N,): Z of each atom (a partially occupied site with two species is two atoms
   at the same position);
 * ``occupancy`` (N,): site occupancy in [0, 1];
-* ``b_iso`` (N,), Å²: isotropic Debye–Waller B factor (0 = none), intensity factor exp(-B s²);
+* ``b_iso`` (N,), Å²: isotropic Debye–Waller B factor (0 = none), amplitude factor exp(−B s²) (intensity exp(−2B s²));
 * ``num_atoms`` (B,): atoms per crystal; atoms of crystal ``b`` are consecutive.
 
 No pymatgen here: conversion from pymatgen structures lives in :mod:`pxrdsolve.io.structures`.

@@ -51,7 +51,8 @@ class ObjectiveConfig:
     instrument profile (FWHM in Q, Å⁻¹, Lorentz fraction η), and the largest Q fitted (Å⁻¹; short-
     wavelength data reach 15 Å⁻¹ and more, which costs time and adds little for small cells)."""
 
-    background_terms: int = 5
+    background_terms: int = 5  # Chebyshev terms (in Q); more for sharp peaks, see background_terms_max
+    background_terms_max: int = 12  # up to this many when the peaks are narrow: one per ~20 FWHM of the range
     weighting: str = "auto"
     poisson_floor: float = 1.0
     max_points: int = 1500
@@ -178,8 +179,9 @@ def prepare_fit_data(
     qg, yg = _group_mean(q, k), _group_mean(y, k)
     tthg = None if tth is None else _group_mean(tth, k)
     x = 2.0 * (qg - qg[0]) / max(qg[-1] - qg[0], 1e-12) - 1.0
-    basis = np.polynomial.chebyshev.chebvander(x, max(config.background_terms - 1, 0))
-    if config.background_terms == 0:
+    n_bg = background_terms(config, float(qg[-1] - qg[0]), narrowest_fwhm_q)
+    basis = np.polynomial.chebyshev.chebvander(x, max(n_bg - 1, 0))
+    if n_bg == 0:
         basis = basis[:, :0]
     radiation = pattern.radiation
     if radiation is None:
@@ -193,6 +195,17 @@ def prepare_fit_data(
         instrument, config.instrument is not None, "two_theta" if tthg is not None else "q",
         config.profile_method == "exact", tuple(notes),
     )
+
+
+def background_terms(config: ObjectiveConfig, q_span_inv_angstrom: float, narrowest_fwhm_q: float | None) -> int:
+    """Chebyshev background terms: ``config.background_terms``, raised for narrow peaks to one term per
+    20 peak FWHM of the fitted Q span (at most ``background_terms_max``), so that a long scan of sharp peaks
+    can follow an amorphous hump or a sample-holder background while broad nanocrystal peaks (FWHM a tenth
+    of the span and more) keep the few smooth terms that cannot imitate them."""
+    n = config.background_terms
+    if n <= 0 or narrowest_fwhm_q is None or narrowest_fwhm_q <= 0.0:
+        return n
+    return max(n, min(config.background_terms_max, int(q_span_inv_angstrom / (20.0 * narrowest_fwhm_q))))
 
 
 def fit_instrument(config: ObjectiveConfig, radiation: Radiation, two_theta_data: bool) -> Instrument | None:

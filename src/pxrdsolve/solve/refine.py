@@ -35,6 +35,7 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
+from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
 from pxrdsolve.solve.objective import (
     FitData,
     LinearFit,
@@ -45,7 +46,6 @@ from pxrdsolve.solve.objective import (
     render_sticks,
     stick_pad,
 )
-from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
@@ -88,7 +88,8 @@ class LatticeStageConfig:
 class PositionStageConfig:
     """Adam on the free coordinates of every Wyckoff orbit (bounded to ±``max_displacement_angstrom``
     along each free direction) and, with ``refine_b``, one isotropic B per orbit within
-    ``b_bounds_angstrom2`` (Å²), together with the cell, τ and zero."""
+    ``b_bounds_angstrom2`` (Å², started at ``b_start_angstrom2`` where the candidate has none), together
+    with the cell, τ and zero."""
 
     steps: int = 20
     lr: float = 0.08
@@ -96,6 +97,8 @@ class PositionStageConfig:
     enabled: bool = True
     refine_b: bool = True
     b_bounds_angstrom2: tuple[float, float] = (0.0, 4.0)
+    b_start_angstrom2: float = 0.6  # start of orbits given without a B (library entries, most CIFs)
+    b_lr_angstrom2: float = 0.1  # Adam step of B (Å²)
 
 
 @dataclass(frozen=True)

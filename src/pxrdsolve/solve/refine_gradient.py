@@ -60,11 +60,6 @@ def _atanh(x: torch.Tensor) -> torch.Tensor:
     return torch.atanh(x.clamp(-0.95, 0.95))
 
 
-def _logit(p: torch.Tensor) -> torch.Tensor:
-    p = p.clamp(1e-3, 1 - 1e-3)
-    return torch.log(p / (1 - p))
-
-
 def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refine_size: bool, config,
                     texture: tuple[torch.Tensor, torch.Tensor] | None = None,
                     start: dict | None = None) -> dict[str, torch.Tensor]:
@@ -102,8 +97,10 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     move = pc.enabled and pc.steps > 0
     v_pos = torch.zeros(sym.num_orbits, 3, dtype=torch.float64, requires_grad=True)
     b_lo, b_hi = pc.b_bounds_angstrom2
-    b_start = sym.orbit_b_iso.clamp(b_lo, b_hi)
-    v_b = _logit((b_start - b_lo) / (b_hi - b_lo)).requires_grad_(True)
+    # B of orbits given without one (0: library entries, most CIFs) starts at a typical powder value; B is
+    # refined directly in Å² (projected onto the bounds after each step), so it can leave 0
+    b_start = torch.where(sym.orbit_b_iso > 0, sym.orbit_b_iso, torch.full_like(sym.orbit_b_iso, pc.b_start_angstrom2))
+    v_b = b_start.clamp(b_lo, b_hi).clone().requires_grad_(True)
     refine_b = move and pc.refine_b
     disp_frac = pc.max_displacement_angstrom / sym.orbit_length_angstrom  # (O,) Å → fractional
     den = (data.weight * data.intensity**2).sum()
@@ -159,7 +156,7 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
         tau = torch.exp(u_tau.clamp(lo, hi)) if refine_size else tau0
         zero = config.zero_window_deg * torch.tanh(u_zero) if use_zero else None
         d = disp_frac[:, None] * torch.tanh(v_pos) if move_atoms else None
-        b = b_lo + (b_hi - b_lo) * torch.sigmoid(v_b) if (move_atoms and refine_b) else None
+        b = v_b if (move_atoms and refine_b) else None
         return cell, tau, zero, d, b
 
     # Steps of the cell (and zero shift) follow the peak width: a relative length step of at most
@@ -196,7 +193,7 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
         if move_atoms:
             groups.append({"params": [v_pos], "lr": lr})
             if refine_b:
-                groups.append({"params": [v_b], "lr": lr})
+                groups.append({"params": [v_b], "lr": pc.b_lr_angstrom2})
         opt = torch.optim.Adam(groups, lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=min(lr / 20, fine_lr))
         for step in range(steps + 1):
@@ -238,6 +235,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
             loss.sum().backward()
             opt.step()
             sched.step()
+            with torch.no_grad():
+                v_b.clamp_(b_lo, b_hi)
 
     if texture is not None:
         run(tex.steps, pc.lr if move else lc.lr, move, 0.0)
