@@ -14,3 +14,53 @@ def test_background_terms_follow_the_peak_width():
     assert cfg.background_terms < background_terms(cfg, 5.0, 0.03) < cfg.background_terms_max
     assert background_terms(ObjectiveConfig(background_terms=0), 5.0, 0.01) == 0
     assert background_terms(cfg, 5.0, None) == cfg.background_terms
+
+
+def _truth_fit_r_wp(pattern, rec, size_angstrom, profile_axis=None):
+    """R_wp of the true crystal (scale and background linear) on ``pattern``; ``profile_axis`` overrides it."""
+    from dataclasses import replace
+
+    import torch
+
+    from pxrdsolve.crystal import batch_from_records
+    from pxrdsolve.diffraction.peaks import compute_peaks
+    from pxrdsolve.solve.objective import linear_fit, prepare_fit_data, render_sticks
+
+    data = prepare_fit_data(pattern, ObjectiveConfig(max_points=10**6))
+    if profile_axis is not None:
+        data = replace(data, profile_axis=profile_axis)
+    peaks = compute_peaks(batch_from_records([rec]), data.radiation.wavelength_angstrom, data.q_range[1] + 3.0)
+    prof = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index, 1,
+                         torch.tensor([size_angstrom], dtype=torch.float64))
+    fit = linear_fit(data, prof)
+    return float(torch.sqrt(fit.chi2[0] / (data.weight * data.intensity**2).sum()))
+
+
+def test_d_spacing_data_are_fitted_as_densities_per_angstrom_of_d():
+    """Counts per step of d follow the density per Å⁻¹ times |dQ/dd| = Q²/2π (a factor 30 over Q = 1-5.5 Å⁻¹).
+    A d-axis pattern made that way from the Q-axis model of a rock-salt crystal is fitted by the true crystal
+    to R_wp < 1e-6; fitted without the Jacobian (as if it were Q data) R_wp exceeds 0.1."""
+    import numpy as np
+    import torch
+
+    from helpers import record
+    from pxrdsolve.crystal import batch_from_records
+    from pxrdsolve.diffraction.peaks import compute_peaks
+    from pxrdsolve.diffraction.radiation import parse_radiation
+    from pxrdsolve.patterns.types import MeasuredPattern
+    from pxrdsolve.solve.objective import prepare_fit_data, render_sticks
+
+    a = 5.64
+    rec = record(np.eye(3) * a, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
+                                 [0.5, 0.5, 0.5], [0, 0, 0.5], [0, 0.5, 0], [0.5, 0, 0]], [11] * 4 + [17] * 4)
+    rad = parse_radiation("CuKa1")
+    q = np.sort(2 * np.pi / np.linspace(2 * np.pi / 5.5, 2 * np.pi / 1.0, 1200))
+    grid = MeasuredPattern(q, np.ones_like(q), None, rad.wavelength_angstrom, rad, "q", None, "grid")
+    data_q = prepare_fit_data(grid, ObjectiveConfig(max_points=10**6))
+    peaks = compute_peaks(batch_from_records([rec]), rad.wavelength_angstrom, 8.5)
+    y_q = render_sticks(data_q, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index, 1,
+                        torch.tensor([50.0], dtype=torch.float64))[0].numpy()
+    counts_per_d = 1e4 * y_q / y_q.max() * q**2 / (2 * np.pi) + 10.0
+    pattern = MeasuredPattern(q, counts_per_d, None, rad.wavelength_angstrom, rad, "d", None, "sim.d")
+    assert _truth_fit_r_wp(pattern, rec, 50.0) < 1e-6
+    assert _truth_fit_r_wp(pattern, rec, 50.0, profile_axis="q") > 0.1

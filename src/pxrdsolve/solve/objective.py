@@ -91,7 +91,7 @@ class FitData:
     background_ridge: float
     instrument: Instrument | None = None  # set: render with the instrument model (see render_sticks)
     instrument_calibrated: bool = False  # True: widths come from a calibration and stay fixed
-    profile_axis: str = "q"  # the instrument model's density: per degree 2θ ("two_theta") or per Å⁻¹ ("q")
+    profile_axis: str = "q"  # the model's density: per degree 2θ ("two_theta"), per Å⁻¹ ("q") or per Å of d ("d")
     exact_profile: bool = False  # instrument model: exact per-peak TCH ⊗ FCJ ⊗ sinc² (slow) or chunked (fast)
     notes: tuple[str, ...] = ()  # what was cut or ignored (reported as warnings)
     phases: Any = None  # known extra phases (pxrdsolve.solve.phases.ExtraPhases) fitted with every candidate
@@ -192,7 +192,8 @@ def prepare_fit_data(
     return FitData(
         t(qg), t(yg), t(w), weighting, t(basis), radiation, None if tthg is None else t(tthg),
         float(config.instrument_fwhm_q), float(config.instrument_eta), float(config.background_ridge),
-        instrument, config.instrument is not None, "two_theta" if tthg is not None else "q",
+        instrument, config.instrument is not None,
+        "two_theta" if tthg is not None else ("d" if getattr(pattern, "source_axis", "q") == "d" else "q"),
         config.profile_method == "exact", tuple(notes),
     )
 
@@ -292,7 +293,33 @@ def render_sticks(
     extra_fwhm_q: float = 0.0,
     profile: ProfileTensors | None = None,
 ) -> torch.Tensor:
-    """Profiles (B, G) on the fit grid from peaks at Q (primary-λ positions) with Σ|F|² (no LP).
+    """Profiles (B, G) on the fit grid as densities on the data's own axis (``data.profile_axis``), which is
+    what counts per step of that axis follow: per Å⁻¹ for Q data, per degree for 2θ data (× dQ/d2θ =
+    (2π/λ) cos θ · π/180), per Å for d data (× |dQ/dd| = 2π/d² = Q²/2π).  See :func:`_render_density`."""
+    y = _render_density(data, q_peak, f_squared, peak_crystal, num_crystals, size_angstrom, zero_shift_deg,
+                        extra_fwhm_q, profile)
+    q = data.q_inv_angstrom
+    if data.profile_axis == "d":
+        return y * (q * q / (2.0 * math.pi))[None, :]
+    if data.profile_axis == "two_theta" and data.instrument is None:  # the instrument renderers include it
+        k4 = 4.0 * math.pi / data.radiation.wavelength_angstrom
+        return y * (k4 * torch.sqrt((1.0 - (q / k4) ** 2).clamp_min(1e-12)) * math.radians(0.5))[None, :]
+    return y
+
+
+def _render_density(
+    data: FitData,
+    q_peak: torch.Tensor,
+    f_squared: torch.Tensor,
+    peak_crystal: torch.Tensor,
+    num_crystals: int,
+    size_angstrom: torch.Tensor,
+    zero_shift_deg: torch.Tensor | None = None,
+    extra_fwhm_q: float = 0.0,
+    profile: ProfileTensors | None = None,
+) -> torch.Tensor:
+    """Profiles (B, G) on the fit grid from peaks at Q (primary-λ positions) with Σ|F|² (no LP): densities
+    per Å⁻¹, or per degree 2θ where the instrument model renders 2θ data.
 
     Every source line λ_i adds w_i·|F|²·LP(θ_i) at Q·λ_i/λ₁; the zero shift (2θ degrees, B,)
     moves each stick to 2θ + zero; ``extra_fwhm_q`` (Å⁻¹) widens the instrument (annealing).
@@ -307,6 +334,7 @@ def render_sticks(
     pad = stick_pad(data, size_angstrom)
     q_all, i_all, c_all = source_line_sticks(q_peak, f_squared, peak_crystal, rad)
     if data.instrument is not None:
+        axis = "q" if data.profile_axis == "d" else data.profile_axis
         from pxrdsolve.instrument.chunked import render_chunked, render_windowed
         from pxrdsolve.instrument.model import polarisation_ratio
         from pxrdsolve.instrument.profile import ProfileTensors, render_profile
@@ -324,15 +352,15 @@ def render_sticks(
         q_in, i_in, c_in = q_all[inside], i_all[inside], c_all[inside]
         if data.exact_profile:
             return render_profile(data.q_inv_angstrom, q_in, i_in, c_in, num_crystals, size_angstrom, prof, lam1,
-                                  axis=data.profile_axis)
+                                  axis=axis)
         tau = torch.as_tensor(size_angstrom, dtype=torch.float64, device=q_peak.device).expand(num_crystals)
         sharp = sharp_crystals(data, tau)
 
         def windowed(q, i, c, n, t, p):
-            return render_windowed(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=data.profile_axis)
+            return render_windowed(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=axis)
 
         def chunked(q, i, c, n, t, p):
-            return render_chunked(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=data.profile_axis,
+            return render_chunked(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=axis,
                                   pad_inv_angstrom=pad)
 
         if bool(sharp.all()):
