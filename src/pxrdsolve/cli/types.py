@@ -59,7 +59,8 @@ Texture = Annotated[
     typer.Option(
         "--texture",
         help="March–Dollase preferred orientation: 'auto' (the best refined candidates try [001], [100], [010], "
-        "[110], [111] as their crystal system distinguishes them and keep the best), 'none' (random powder), "
+        "[110], [111] as their crystal system distinguishes them and keep the best; 2θ data or --instrument "
+        "only, Q-axis model-input patterns stay untextured), 'none' (random powder), "
         "or a direction H,K,L (reciprocal lattice, conventional standard cell). Kept only where it lowers the "
         "penalised χ² (one extra parameter).",
     ),

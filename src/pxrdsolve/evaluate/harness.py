@@ -73,6 +73,19 @@ class EvaluateConfig:
                             "both": "own formula held out (full library reported beside)"}[self.library_mode]}
 
 
+def _verdict_fields(result) -> dict[str, Any]:
+    """What the verdict was decided from (for calibrating it): its numbers and the top candidate's fit metrics."""
+    out: dict[str, Any] = {}
+    verdict = getattr(result, "verdict", None)
+    if verdict is not None and hasattr(verdict, "to_json"):
+        out["verdict_detail"] = verdict.to_json()
+    ranked = getattr(result, "ranked", None) or []
+    if ranked and isinstance(getattr(ranked[0], "metrics", None), dict):
+        out["top1_fit"] = {k: float(v) for k, v in ranked[0].metrics.items()
+                           if isinstance(v, (int, float, np.floating)) and np.isfinite(float(v))}
+    return out
+
+
 def _structures(records) -> list:
     from pxrdsolve.solve.rank import record_to_structure
 
@@ -214,6 +227,7 @@ def _evaluate_one(i, targets, labels, mat_dir: Path, solve_fn, baseline_fns, res
         record = score(target, result.ranked, seconds)
         record["seconds"]["score"] = time.perf_counter() - t2
         record["verdict"] = getattr(getattr(result, "verdict", None), "label", None)
+        record.update(_verdict_fields(result))
         record.update(_info_fields(getattr(target, "info", None)))
         for name, fn in (baseline_fns or {}).items():
             tb = time.perf_counter()

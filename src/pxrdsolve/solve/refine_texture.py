@@ -59,7 +59,7 @@ def refine_texture(
     tex = config.texture
     mode = parse_texture(tex.mode)
     cands = list(indices)[: max(tex.candidates, 0)]
-    if mode == "none" or not cands or tex.steps <= 0:
+    if mode == "none" or not cands or tex.steps <= 0 or (mode == "auto" and data.instrument is None):
         return []
     rows: list[tuple[int, tuple[int, int, int] | None]] = []
     for b in cands:

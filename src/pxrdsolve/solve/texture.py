@@ -51,16 +51,19 @@ AUTO_DIRECTIONS: dict[str, tuple[tuple[int, int, int], ...]] = {
 class TextureConfig:
     """Preferred orientation in the refinement.
 
-    ``mode``: ``none`` (random powder, the refinement as without this option), ``auto`` (for each of the
-    ``candidates`` best refined candidates every direction of :data:`AUTO_DIRECTIONS` is refined and the one
-    that lowers χ² most is kept) or ``"H,K,L"`` (that direction, conventional standard cell).  Texture is
-    kept only when it lowers the penalised χ² of :mod:`pxrdsolve.solve.selection` (one extra parameter).
+    ``mode``: ``none`` (random powder, the refinement as without this option), ``auto`` (for data fitted with
+    the instrument model - 2θ data or ``--instrument`` - each of the ``candidates`` best refined candidates
+    refines every direction of :data:`AUTO_DIRECTIONS` and keeps the one that lowers χ² most; Q-axis
+    model-input patterns fitted with the fixed-width profile, e.g. PXRDNet's, are left untextured, which
+    saves the stage's time where texture is not expected) or ``"H,K,L"`` (that direction, conventional
+    standard cell).  Texture is kept only when it lowers the penalised χ² of
+    :mod:`pxrdsolve.solve.selection` (one extra parameter).
     r is refined as log r within ``r_bounds`` by ``steps`` Adam steps of learning rate ``lr``, together
     with the cell, τ, zero, profile, coordinates and B (a random-powder copy gets the same steps, so that
     texture is judged against an equally refined plain fit)."""
 
     mode: str = "auto"
-    candidates: int = 4
+    candidates: int = 3
     r_bounds: tuple[float, float] = (0.5, 2.0)
     steps: int = 20
     lr: float = 0.1
