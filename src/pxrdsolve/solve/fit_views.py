@@ -9,7 +9,8 @@ neither every point of a long scan of sharp peaks nor the angle-dependent instru
 * :func:`fourier_view`: the instrument model replaced by the fixed-width Fourier renderer at the
   instrument's Thompson–Cox–Hastings width and η at mid-range (Q units), whose cost does not grow with
   the number of points;
-* :func:`scan_data`: what the volume scans see.
+* :func:`scan_data`: what the volume scans see (for sharp peaks, only Q ≤ ``max_q_inv_angstrom``: the
+  low-angle peaks fix the cell and tell candidates apart, and the number of reflections grows as Q³).
 
 The results (final χ², R_wp, the verdict) always come from the full data and the full model.
 """
@@ -62,11 +63,23 @@ def fourier_view(data: FitData) -> FitData:
                    instrument_eta=float(eta.clamp(0.0, 1.0)))
 
 
-def scan_data(data: FitData, size_angstrom: float = math.inf) -> FitData:
-    """The data as the exact fits of the candidate-selection passes see them: with an instrument model and
-    broad peaks, :func:`fourier_view`; sharp peaks keep the (windowed, peak-by-peak) instrument model, which
-    is cheaper there.  The volume scans themselves broaden the model (see
+def truncate_q(data: FitData, q_max_inv_angstrom: float, min_points: int = 200) -> FitData:
+    """The points with Q ≤ ``q_max_inv_angstrom`` (Å⁻¹); unchanged when fewer than ``min_points`` would remain."""
+    keep = data.q_inv_angstrom <= q_max_inv_angstrom
+    if int(keep.sum()) < min_points or bool(keep.all()):
+        return data
+    return replace(data, q_inv_angstrom=data.q_inv_angstrom[keep], intensity=data.intensity[keep],
+                   weight=data.weight[keep], basis=data.basis[keep],
+                   two_theta_deg=None if data.two_theta_deg is None else data.two_theta_deg[keep])
+
+
+def scan_data(data: FitData, size_angstrom: float = math.inf, sharp_max_q_inv_angstrom: float = 5.0) -> FitData:
+    """The data as the candidate-selection passes see them: with an instrument model and broad peaks,
+    :func:`fourier_view`; sharp peaks keep the (windowed, peak-by-peak) instrument model, which is cheaper
+    there, on Q ≤ ``sharp_max_q_inv_angstrom`` only.  The volume scans themselves broaden the model (see
     :func:`pxrdsolve.solve.refine.volume_scan`) and then always use :func:`fourier_view`."""
-    if data.instrument is None or sharp_peaks(data, size_angstrom):
+    if sharp_peaks(data, size_angstrom):
+        return truncate_q(data, sharp_max_q_inv_angstrom)
+    if data.instrument is None:
         return data
     return fourier_view(data)
