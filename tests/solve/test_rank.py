@@ -81,3 +81,13 @@ def test_verdict_rules():
     assert decide([_fake(0.05, 0.05), _fake(0.2, 0.2)]).label == SOLVED
     assert decide([_fake(0.3, 0.3), _fake(0.6, 0.6)]).label == AMBIGUOUS
     assert decide([_fake(0.6, 0.6)]).label == NO_SOLUTION
+
+
+def test_verdict_excess_limit_depends_on_the_noise_model():
+    """An excess of 0.1 is `solved` for counting data (noise removed from it, limit 0.15) but only
+    `ambiguous` without a noise model (unit weights: the excess still holds the noise, limit 0.075)."""
+    counts = SimpleNamespace(metrics={"r_excess": 0.1, "r_wp_net": 0.12, "r_exp_net": 0.07})
+    no_model = SimpleNamespace(metrics={"r_excess": 0.1, "r_wp_net": 0.1, "r_exp_net": math.nan})
+    assert decide([counts]).label == SOLVED
+    assert decide([no_model]).label == AMBIGUOUS
+    assert decide([_fake(0.07, 0.07)]).label == SOLVED
