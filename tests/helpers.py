@@ -48,7 +48,8 @@ def simulated_pattern(rec, size_angstrom: float, n: int = 500, q_range=(1.0, 5.5
     from pxrdsolve.diffraction.peaks import compute_peaks
     from pxrdsolve.diffraction.radiation import parse_radiation
     from pxrdsolve.patterns.types import MeasuredPattern
-    from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, render_sticks
+    from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
+    from pxrdsolve.solve.render import render_sticks
 
     rad = parse_radiation("CuKa1")
     q = np.linspace(*q_range, n)

@@ -7,6 +7,7 @@ import pytest
 
 from pxrdsolve.diffraction.grids import (
     d_from_q,
+    dq_per_two_theta_deg,
     parse_grid,
     pxrdnet_eval_q,
     pxrdnet_input_q,
@@ -41,6 +42,20 @@ def test_axis_conversions_round_trip():
     # Bragg's law: λ = 2 d sin θ
     d = d_from_q(q)
     assert np.allclose(2 * d * np.sin(np.radians(tt / 2)), 1.54056)
+
+
+def test_dq_per_two_theta_is_the_derivative_of_q():
+    """The 2θ Jacobian equals a central finite difference of Q(2θ), for numpy and torch inputs."""
+    import torch
+
+    lam = 1.5406
+    tt = np.array([5.0, 30.0, 60.0, 90.0, 150.0])
+    h = 1e-5
+    fd = (q_from_two_theta(tt + h, lam) - q_from_two_theta(tt - h, lam)) / (2 * h)
+    q = q_from_two_theta(tt, lam)
+    assert np.allclose(dq_per_two_theta_deg(q, lam), fd, rtol=1e-7)
+    assert np.allclose(dq_per_two_theta_deg(torch.as_tensor(q), lam).numpy(), fd, rtol=1e-7)
+    assert dq_per_two_theta_deg(4 * math.pi / lam, lam) >= 0.0  # back-scattering: clamped, not NaN
 
 
 def test_grids():

@@ -11,7 +11,8 @@ from pxrdsolve.instrument.chunked import render_chunked, render_windowed
 from pxrdsolve.instrument.model import Instrument
 from pxrdsolve.instrument.profile import ProfileTensors, render_profile
 from pxrdsolve.patterns.types import MeasuredPattern
-from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, sharp_peaks
+from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
+from pxrdsolve.solve.render import sharp_peaks
 
 LAM = 1.54056
 INST = Instrument.lab_cu().with_(u=4.0, v=-2.0, w=6.0, y=3.0, sh_l=0.0, zero_deg=0.03, displacement_um=50.0)

@@ -7,7 +7,8 @@ import torch
 
 from helpers import record, simulated_pattern
 from pxrdsolve.solve.fit_views import coarsen, scan_data, truncate_q
-from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, sharp_peaks
+from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
+from pxrdsolve.solve.render import sharp_peaks
 
 ROCKSALT = (np.eye(3) * 5.64, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5], [0.5, 0.5, 0.5],
                                [0, 0, 0.5], [0, 0.5, 0], [0.5, 0, 0]], [11] * 4 + [17] * 4)

@@ -24,7 +24,8 @@ def _truth_fit_r_wp(pattern, rec, size_angstrom, profile_axis=None):
 
     from pxrdsolve.crystal import batch_from_records
     from pxrdsolve.diffraction.peaks import compute_peaks
-    from pxrdsolve.solve.objective import linear_fit, prepare_fit_data, render_sticks
+    from pxrdsolve.solve.objective import linear_fit, prepare_fit_data
+    from pxrdsolve.solve.render import render_sticks
 
     data = prepare_fit_data(pattern, ObjectiveConfig(max_points=10**6))
     if profile_axis is not None:
@@ -48,7 +49,8 @@ def test_d_spacing_data_are_fitted_as_densities_per_angstrom_of_d():
     from pxrdsolve.diffraction.peaks import compute_peaks
     from pxrdsolve.diffraction.radiation import parse_radiation
     from pxrdsolve.patterns.types import MeasuredPattern
-    from pxrdsolve.solve.objective import prepare_fit_data, render_sticks
+    from pxrdsolve.solve.objective import prepare_fit_data
+    from pxrdsolve.solve.render import render_sticks
 
     a = 5.64
     rec = record(np.eye(3) * a, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],

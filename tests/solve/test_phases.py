@@ -11,8 +11,9 @@ from pxrdsolve.crystal import batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.diffraction.radiation import parse_radiation
 from pxrdsolve.patterns.types import MeasuredPattern
-from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, render_sticks, stick_pad
+from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
 from pxrdsolve.solve.phases import cell_mass_volume
+from pxrdsolve.solve.render import render_sticks, stick_pad
 
 RUTILE = record(np.diag([4.594, 4.594, 2.959]), [[0, 0, 0], [0.5, 0.5, 0.5], [0.305, 0.305, 0], [0.695, 0.695, 0],
                                                 [0.805, 0.195, 0.5], [0.195, 0.805, 0.5]], [22, 22, 8, 8, 8, 8])

@@ -147,7 +147,8 @@ def _textured_pattern(rec, r: float, hkl, size_angstrom: float = 30.0, n: int = 
     reflection by the numpy oracle on the simulator's primitive-cell reflections."""
     from pxrdsolve.diffraction.radiation import parse_radiation
     from pxrdsolve.patterns.types import MeasuredPattern
-    from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data, render_sticks
+    from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
+    from pxrdsolve.solve.render import render_sticks
 
     rad = parse_radiation("CuKa1")
     q = np.linspace(1.0, 5.5, n)

@@ -37,6 +37,17 @@ def two_theta_from_q(q_inv_angstrom, wavelength_angstrom: float):
     return lib.rad2deg(2.0 * lib.arcsin(s))
 
 
+def dq_per_two_theta_deg(q_inv_angstrom, wavelength_angstrom: float):
+    """The Jacobian dQ/d2θ = (4π/λ)·cos θ·(π/360) in Å⁻¹ per degree 2θ at Q (Å⁻¹): a density per Å⁻¹
+    times it is a density per degree (counts per 2θ step).  Floats, numpy arrays and tensors; clamped
+    just below back-scattering."""
+    lib = torch if isinstance(q_inv_angstrom, torch.Tensor) else np
+    k4 = 4.0 * math.pi / wavelength_angstrom
+    s2 = (q_inv_angstrom / k4) ** 2
+    s2 = s2.clamp(max=1.0 - 1e-12) if isinstance(s2, torch.Tensor) else np.minimum(s2, 1.0 - 1e-12)
+    return k4 * lib.sqrt(1.0 - s2) * math.radians(0.5)
+
+
 def d_from_q(q_inv_angstrom):
     """d spacing (Å) from Q (Å⁻¹)."""
     return 2.0 * math.pi / q_inv_angstrom

@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from pxrdsolve.diffraction.grids import dq_per_two_theta_deg
 from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 from pxrdsolve.instrument.kernels import tch_mix
 
@@ -108,7 +109,7 @@ def render_chunked(
                                  pad_inv_angstrom)
         y = (virtual.view(num_crystals, n_chunks, -1) * weights[None]).sum(1)
     if axis == "two_theta":
-        y = y * (k4 * torch.sqrt((1.0 - (qg / k4) ** 2).clamp_min(1e-12)) * math.radians(0.5))[None, :]
+        y = y * dq_per_two_theta_deg(qg, wavelength_angstrom)[None, :]
     return y
 
 

@@ -22,7 +22,8 @@ from dataclasses import replace
 
 import torch
 
-from pxrdsolve.solve.objective import FitData, sharp_peaks, two_theta_and_slope
+from pxrdsolve.solve.objective import FitData
+from pxrdsolve.solve.render import sharp_peaks, two_theta_and_slope
 
 
 def coarsen(data: FitData, fwhm_q: float, points_per_fwhm: float = 3.0) -> FitData:

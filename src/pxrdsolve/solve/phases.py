@@ -60,7 +60,7 @@ def render_extra(data, num_crystals: int, size_angstrom: torch.Tensor | float, z
     ph = data.phases
     if ph is None or ph.count == 0:
         return None
-    from pxrdsolve.solve.objective import render_sticks
+    from pxrdsolve.solve.render import render_sticks
 
     e = ph.count
     tau = torch.as_tensor(size_angstrom, dtype=torch.float64)

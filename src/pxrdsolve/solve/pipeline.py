@@ -106,8 +106,8 @@ def _code_version() -> str:
 def _load_phases(paths: Sequence[str | Path], data, tau: float):
     """Known extra phases from structure files (one-line errors naming the file)."""
     from pxrdsolve.solve.candidates_user import user_candidates
-    from pxrdsolve.solve.objective import stick_pad
     from pxrdsolve.solve.phases import extra_phases
+    from pxrdsolve.solve.render import stick_pad
 
     found, failures = user_candidates([str(p) for p in paths])
     if failures:

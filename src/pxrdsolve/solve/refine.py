@@ -36,19 +36,11 @@ import torch
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
-from pxrdsolve.solve.objective import (
-    FitData,
-    LinearFit,
-    ObjectiveConfig,
-    fit_metrics,
-    linear_fit,
-    peak_fwhm_q,
-    render_sticks,
-    stick_pad,
-)
+from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
+from pxrdsolve.solve.render import peak_fwhm_q, render_sticks, stick_pad
 from pxrdsolve.solve.selection import model_parameters, penalised_chi2
 from pxrdsolve.solve.texture import (
     TextureConfig,

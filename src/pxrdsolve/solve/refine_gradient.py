@@ -28,8 +28,9 @@ import torch
 from pxrdsolve.diffraction.reflections import enumerate_reflections, q_of_hkl
 from pxrdsolve.diffraction.structure_factors import structure_factor_squared
 from pxrdsolve.solve.fit_views import coarsen
-from pxrdsolve.solve.objective import FitData, linear_fit, peak_fwhm_q, peak_groups_sum, render_sticks, stick_pad
+from pxrdsolve.solve.objective import FitData, linear_fit, peak_groups_sum
 from pxrdsolve.solve.phases import render_extra
+from pxrdsolve.solve.render import peak_fwhm_q, render_sticks, stick_pad
 from pxrdsolve.solve.texture import log_ratio, march_dollase
 from pxrdsolve.structure.cell import apply_offsets
 from pxrdsolve.structure.model import SymmetricBatch

@@ -21,8 +21,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from pxrdsolve.solve.objective import FitData, peak_fwhm_q
+from pxrdsolve.solve.objective import FitData
 from pxrdsolve.solve.refine_gradient import gradient_refine
+from pxrdsolve.solve.render import peak_fwhm_q
 from pxrdsolve.solve.selection import noise_scale
 from pxrdsolve.solve.texture import (
     HKL_KEYS,
@@ -54,7 +55,8 @@ def refine_texture(
     (instrument parameters and :data:`~pxrdsolve.solve.texture.TEXTURE_KEYS`, name → (B,)), ``chi2`` and
     ``num_params`` in place for the candidates it improves and returns their indices.
     ``exact(templates, data, tau, zero, profile)`` is the exact fit."""
-    from pxrdsolve.solve.refine import coarsen, profile_defaults
+    from pxrdsolve.solve.fit_views import coarsen
+    from pxrdsolve.solve.refine import profile_defaults
 
     tex = config.texture
     mode = parse_texture(tex.mode)

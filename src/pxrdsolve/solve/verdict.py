@@ -37,7 +37,8 @@ class VerdictConfig:
     split): 0.1 gave precision 92.7 %, 0.5 gives 95.6 % (recall 70 %); with 0.5 the test-200 τ = 10 Å run
     gives 96.7 % (recall 70 %) and the 60 measured-like patterns 96.7 % (recall 63 %).  A wrong answer that
     fits well with a large margin is mostly an ordering or distortion variant of the true structure
-    (e.g. a tetragonal LaTmTl2 against the cubic Heusler).  Earlier provisional calibration (simulated patterns only, measured 2026-11-25): true structures refined
+    (e.g. a tetragonal LaTmTl2 against the cubic Heusler).  Earlier provisional calibration (simulated
+    patterns only, measured 2026-11-25): true structures refined
     to r_excess 0.005–0.01 (SrTiO3 τ = 10 Å and rutile τ = 50 Å 2θ Cu Kα1+Kα2 examples with
     background and Poisson noise; rutile-type and rock-salt Q-grid patterns); the best of 300 random
     P1 SrTiO3 cells with free displacements reached 0.06–0.07 in R_wp,net next to the true structure
