@@ -56,7 +56,9 @@ def test_input_pattern_matches_numpy_implementation(peaks_and_fixture, tau):
 
 
 def test_matches_pxrdnet_oracle_fixture(pymatgen_fixture):
-    """Like PXRDNet, standardise to the conventional cell first (spglib idealises the lattice)."""
+    """Like PXRDNet, standardise to the conventional cell first (idealised lattice and positions).  moyo
+    idealises with other rounding than spglib (PXRDNet's, through pymatgen): the patterns agree to 1e-7 of
+    the strongest point, below float32 resolution (with spglib's cell they agree to 1e-12)."""
     from pxrdsolve.io.structures import standardise
 
     oracle = np.load(DATA / "pxrdnet_oracle.npz")
@@ -67,7 +69,7 @@ def test_matches_pxrdnet_oracle_fixture(pymatgen_fixture):
     sig = torch.as_tensor(oracle["sigma_bins"])
     for tau in (10, 100):
         ours = pxrdnet_input_patterns(pt, size_angstrom=float(tau), sigma_bins=sig, noise_std=0.0).numpy()
-        assert np.abs(ours - oracle[f"input_{tau}"]).max() < 1e-12
+        assert np.abs(ours - oracle[f"input_{tau}"]).max() < 1e-7
     ev = pxrdnet_eval_patterns(pt).numpy()
     assert np.abs(ev - oracle["eval"]).max() < 1e-6  # the oracle stored float32
     assert float(rwp_squared(torch.as_tensor(oracle["eval"]).double(), torch.as_tensor(ev)).max()) < 1e-10

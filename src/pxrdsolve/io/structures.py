@@ -102,6 +102,11 @@ def check_cell(structure) -> None:
 
 def structure_to_record(structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> CrystalRecord:
     """A pymatgen ``Structure`` as a :class:`CrystalRecord` (one atom per species of each site)."""
+    return record_from_arrays(*_structure_arrays(structure), max_atoms)
+
+
+def _structure_arrays(structure):
+    """(lattice, frac, z, occupancy, B) of a pymatgen ``Structure``, one row per species of each site."""
     z, frac, occ, b_iso = [], [], [], []
     for site in structure:
         for sp, o in site.species.items():
@@ -112,7 +117,8 @@ def structure_to_record(structure, max_atoms: int = DEFAULT_MAX_ATOMS) -> Crysta
             frac.append(site.frac_coords)
             occ.append(float(o))
             b_iso.append(float(site.properties.get("b_iso", 0.0) or 0.0) if site.properties else 0.0)
-    return record_from_arrays(np.asarray(structure.lattice.matrix, dtype=float), frac, z, occ, b_iso, max_atoms)
+    return (np.asarray(structure.lattice.matrix, dtype=float), np.asarray(frac, dtype=float).reshape(-1, 3),
+            np.asarray(z, dtype=int), np.asarray(occ, dtype=float), np.asarray(b_iso, dtype=float))
 
 
 def record_from_arrays(lattice: np.ndarray, frac, z, occ, b_iso=None, max_atoms: int = DEFAULT_MAX_ATOMS
@@ -192,16 +198,16 @@ def parse_item(item: StructureItem, cell: str = "as-is", max_atoms: int = DEFAUL
     fast = parse_cif_fast(text)
     if fast is not None and _plain_cell(fast[0]):
         lattice, frac, z, occ, formula = fast
-        if cell == "as-is":
-            return ParsedStructure(item, record_from_arrays(lattice, frac, z, occ, None, max_atoms), formula, text)
-        structure = _structure_from_arrays(lattice, frac, z, occ)
+        arrays = (lattice, frac, z, occ, None)
     else:
         structure = _parse_cif(text)
-    check_cell(structure)
+        check_cell(structure)
+        arrays, formula = _structure_arrays(structure), structure.composition.reduced_formula
     if cell != "as-is":
-        structure = _standardise(structure, cell)
-    record = structure_to_record(structure, max_atoms)
-    return ParsedStructure(item, record, structure.composition.reduced_formula, text)
+        from pxrdsolve.io.standard_cell import standardise_arrays
+
+        arrays = standardise_arrays(*arrays, cell)
+    return ParsedStructure(item, record_from_arrays(*arrays, max_atoms), formula, text)
 
 
 def _structure_from_arrays(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray, occ: np.ndarray):
@@ -248,21 +254,25 @@ def _parse_cif(text: str):
 
 
 def standardise(structure, cell: str):
-    """The conventional or primitive standard cell (spglib, symprec 0.01); the input if spglib fails.
+    """The conventional or primitive standard cell of a pymatgen ``Structure`` (spglib, symprec 0.01 Å:
+    :func:`~pxrdsolve.io.standard_cell.standardise_arrays`); the input if spglib fails.
 
     Raises :class:`StructureError` for a non-finite or degenerate cell (spglib would crash on it).
     """
+    from pxrdsolve.io.standard_cell import standardise_arrays
+
     check_cell(structure)
-    return _standardise(structure, cell)
+    lattice, frac, z, occ, b_iso = standardise_arrays(*_structure_arrays(structure), cell)
+    out = _structure_from_arrays(lattice, frac, z, occ)
+    if b_iso.any():
+        out.add_site_property("b_iso", [b_iso[i] for i in _site_starts(frac, z)])
+    return out
 
 
-def _standardise(structure, cell: str):
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    try:
-        sga = SpacegroupAnalyzer(structure, symprec=0.01)
-        if cell == "conventional":
-            return sga.get_conventional_standard_structure()
-        return sga.get_primitive_standard_structure()
-    except Exception:  # noqa: BLE001 - spglib failures fall back to the cell as given (as PXRDNet)
-        return structure
+def _site_starts(frac: np.ndarray, z: np.ndarray) -> list[int]:
+    """Index of the first atom of each site, as :func:`_structure_from_arrays` groups them."""
+    starts: list[int] = []
+    for i in range(len(z)):
+        if not (starts and np.array_equal(frac[i], frac[starts[-1]]) and z[i] not in z[starts[-1]:i]):
+            starts.append(i)
+    return starts
