@@ -19,13 +19,16 @@ def _data(size_angstrom: float, n: int = 6000):
     return prepare_fit_data(pat, ObjectiveConfig(max_points=10**6))
 
 
-def test_sharp_peaks_are_scanned_on_low_q_only_and_broad_peaks_on_everything():
+def test_sharp_peaks_are_scanned_on_low_q_only_and_broad_peaks_below_a_higher_limit():
     sharp, broad = _data(3000.0), _data(10.0, n=1500)
     assert sharp_peaks(sharp, 3000.0) and not sharp_peaks(broad, 10.0)
     s = scan_data(sharp, 3000.0, sharp_max_q_inv_angstrom=5.0)
     assert s.q_range[1] <= 5.0 < sharp.q_range[1] and s.basis.shape == (s.n_points, sharp.basis.shape[1])
     assert torch.equal(s.intensity, sharp.intensity[: s.n_points])
-    assert scan_data(broad, 10.0) is broad
+    assert scan_data(broad, 10.0, broad_max_q_inv_angstrom=broad.q_range[1] + 0.1) is broad
+    b = scan_data(broad, 10.0, broad_max_q_inv_angstrom=5.0)
+    assert b.q_range[1] <= 5.0 < broad.q_range[1] and b.n_points > 200
+    assert torch.equal(b.intensity, broad.intensity[: b.n_points])
 
 
 def test_truncate_keeps_too_short_data_and_coarsen_keeps_the_chi2_scale():

@@ -74,13 +74,17 @@ def truncate_q(data: FitData, q_max_inv_angstrom: float, min_points: int = 200) 
                    two_theta_deg=None if data.two_theta_deg is None else data.two_theta_deg[keep])
 
 
-def scan_data(data: FitData, size_angstrom: float = math.inf, sharp_max_q_inv_angstrom: float = 5.0) -> FitData:
+def scan_data(data: FitData, size_angstrom: float = math.inf, sharp_max_q_inv_angstrom: float = 5.0,
+              broad_max_q_inv_angstrom: float = 6.5) -> FitData:
     """The data as the candidate-selection passes see them: with an instrument model and broad peaks,
-    :func:`fourier_view`; sharp peaks keep the (windowed, peak-by-peak) instrument model, which is cheaper
-    there, on Q ≤ ``sharp_max_q_inv_angstrom`` only.  The volume scans themselves broaden the model (see
+    :func:`fourier_view` on Q ≤ ``broad_max_q_inv_angstrom``; sharp peaks keep the (windowed, peak-by-peak)
+    instrument model, which is cheaper there, on Q ≤ ``sharp_max_q_inv_angstrom`` only.  Reflections grow as
+    Q³ while the low-angle peaks fix the cell, so long scans (Mo, synchrotron) select candidates on their
+    low-Q part; the refinement sees every point.  The volume scans themselves broaden the model (see
     :func:`pxrdsolve.solve.refine.volume_scan`) and then always use :func:`fourier_view`."""
     if sharp_peaks(data, size_angstrom):
         return truncate_q(data, sharp_max_q_inv_angstrom)
+    data = truncate_q(data, broad_max_q_inv_angstrom)
     if data.instrument is None:
         return data
     return fourier_view(data)

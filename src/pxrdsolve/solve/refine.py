@@ -64,6 +64,7 @@ class ScanConfig:
     min_relative_intensity: float = 1e-3
     fine_scan_candidates: int = 400  # candidates (best coarse χ² first) that get the fine scan
     sharp_max_q_inv_angstrom: float = 5.0  # sharp peaks: candidates are selected on Q ≤ this (Å⁻¹) only
+    broad_max_q_inv_angstrom: float = 6.5  # broad peaks: the same on Q ≤ this (Å⁻¹; PXRDNet's grid ends at 5.76)
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,7 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     step = float(scales[1] - scales[0]) if scales.numel() > 1 else 0.01
     # candidate selection with the cheap renderer on a grid as coarse as the scan's resolution allows;
     # refinement and results with the full model on the full grid
-    fast = scan_data(data, float(size_angstrom), sc.sharp_max_q_inv_angstrom)
+    fast = scan_data(data, float(size_angstrom), sc.sharp_max_q_inv_angstrom, sc.broad_max_q_inv_angstrom)
     fast = coarsen(fast, math.hypot(peak_fwhm_q(data, float(size_angstrom)),
                                     scan_broadening(data, float(size_angstrom), step / 4)))
     start_fit = _exact(batch, fast, tau_all, None)
