@@ -66,3 +66,28 @@ def test_d_spacing_data_are_fitted_as_densities_per_angstrom_of_d():
     pattern = MeasuredPattern(q, counts_per_d, None, rad.wavelength_angstrom, rad, "d", None, "sim.d")
     assert _truth_fit_r_wp(pattern, rec, 50.0) < 1e-6
     assert _truth_fit_r_wp(pattern, rec, 50.0, profile_axis="q") > 0.1
+
+
+def test_splice_fits_equals_the_fit_of_the_whole_batch():
+    """Fitting three of five profiles and splicing them into the fit of five other profiles gives the fit of
+    the batch with those three replaced (scale, background, calculated pattern, χ²)."""
+    import torch
+
+    from pxrdsolve.patterns.types import MeasuredPattern
+    from pxrdsolve.solve.objective import linear_fit, prepare_fit_data, splice_fits
+
+    q = torch.linspace(1.0, 5.0, 400, dtype=torch.float64)
+    y = 1.0 + torch.exp(-((q - 2.0) / 0.05) ** 2) + 0.5 * torch.exp(-((q - 3.1) / 0.05) ** 2)
+    pattern = MeasuredPattern(q.numpy(), y.numpy(), None, None, None, "q", None, "synthetic")
+    data = prepare_fit_data(pattern, ObjectiveConfig())
+    g = data.q_inv_angstrom
+    centres_a = torch.tensor([1.5, 2.0, 2.5, 3.0, 3.5], dtype=torch.float64)
+    centres_b = torch.tensor([2.05, 3.1, 1.9], dtype=torch.float64)
+    prof = lambda c: torch.exp(-((g[None, :] - c[:, None]) / 0.05) ** 2)  # noqa: E731
+    rows = [0, 2, 4]
+    whole = prof(centres_a.index_copy(0, torch.tensor(rows), centres_b))
+    spliced = splice_fits(linear_fit(data, prof(centres_a)), linear_fit(data, prof(centres_b)), rows)
+    ref = linear_fit(data, whole)
+    for name in ("scale", "background_coeffs", "calculated", "background", "chi2"):
+        assert torch.allclose(getattr(spliced, name), getattr(ref, name), rtol=1e-10, atol=1e-12), name
+    assert not torch.allclose(spliced.chi2, linear_fit(data, prof(centres_a)).chi2)

@@ -239,6 +239,18 @@ class LinearFit:
     phase_scales: torch.Tensor | None = None
 
 
+def splice_fits(fit: LinearFit, part: LinearFit, rows: list[int]) -> LinearFit:
+    """``fit`` with the candidates ``rows`` replaced by the rows of ``part`` (same grid and background)."""
+    idx = torch.as_tensor(rows, dtype=torch.long)
+
+    def put(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+        return None if a is None or b is None else a.index_copy(0, idx, b.to(a.dtype))
+
+    return LinearFit(put(fit.scale, part.scale), put(fit.background_coeffs, part.background_coeffs),
+                     put(fit.calculated, part.calculated), put(fit.background, part.background),
+                     put(fit.chi2, part.chi2), put(fit.phase_scales, part.phase_scales))
+
+
 def _solve(a: torch.Tensor, yw: torch.Tensor, ridge: float, first_free: int) -> torch.Tensor:
     """Weighted LS c = argmin |A c − y|² (+ tiny ridge on columns ≥ first_free); a (B, G, K)."""
     m = a.transpose(1, 2) @ a

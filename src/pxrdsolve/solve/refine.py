@@ -36,7 +36,7 @@ import torch
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
-from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit
+from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit, splice_fits
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
@@ -398,9 +398,14 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
                               refine_size, config, _exact_templates)
     times["texture"] = time.perf_counter() - t4
 
-    # the exact fit of every candidate is known unless promotion or texture changed some structure
-    changed = any(promoted) or textured
-    final_fit = _exact_templates(tpls, data, tau, z_arg, profile) if changed else refined_fit
+    # the exact fit of every candidate is known except for those promotion or texture changed
+    changed = sorted({b for b, old in enumerate(promoted) if old} | set(textured))
+    final_fit = refined_fit
+    if changed:
+        sub_profile = {k: v[changed] for k, v in profile.items()} if profile else profile
+        part = _exact_templates([tpls[b] for b in changed], data, tau[changed],
+                                None if z_arg is None else z_arg[changed], sub_profile)
+        final_fit = splice_fits(refined_fit, part, changed)
     after = fit_metrics(data, final_fit, num_params)
     model_params = np.array([n_model(t, bool(x)) for t, x in zip(tpls, has_texture(profile, bsz))])
     after["model_params"] = model_params.astype(float)
