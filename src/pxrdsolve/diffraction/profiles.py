@@ -149,7 +149,8 @@ def render_pattern(
     x = (2.0 * math.pi / period) * torch.arange(n_freq, dtype=dtype, device=dev)
 
     # spectrum of the sticks, chunked over peaks to bound the (peak, frequency) array
-    spec = torch.zeros(num_crystals, n_freq, 2, dtype=dtype, device=dev)
+    spec_re = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
+    spec_im = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
     d = (q_peaks.to(dtype) - q0) * (2.0 * math.pi / period)  # phase per unit k
     step = max(1, max_pairs // max(n_freq, 1))
     k = torch.arange(n_freq, dtype=dtype, device=dev)
@@ -158,10 +159,11 @@ def render_pattern(
         ang = dd[:, None] * k[None, :]
         ang = ang - (2.0 * math.pi) * torch.floor(ang.detach() / (2.0 * math.pi))
         w = intensity[s : s + step].to(dtype)[:, None]
-        contrib = torch.stack([w * torch.cos(ang), -w * torch.sin(ang)], dim=-1)
-        spec = spec.index_add(0, crystal_index[s : s + step], contrib)
+        ci = crystal_index[s : s + step]
+        spec_re = spec_re.index_add(0, ci, w * torch.cos(ang))  # real and imaginary parts apart: no
+        spec_im = spec_im.index_add(0, ci, w * torch.sin(ang))  # (peak, frequency, 2) copy
     t = transfer_function(x, tau, fwhm, eta)
-    coeff = torch.complex(spec[..., 0] * t, spec[..., 1] * t)
+    coeff = torch.complex(spec_re * t, -spec_im * t)
     fine = irfft_rows(coeff, n_fine) * (n_fine / period)  # density per Å⁻¹ (batch-independent rows)
     if uniform:
         idx = n_pad + m * torch.arange(qg.numel(), device=dev)
