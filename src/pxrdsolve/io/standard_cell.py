@@ -68,8 +68,8 @@ def _standard_cell(lattice: np.ndarray, positions: np.ndarray, types: np.ndarray
 def standardise_arrays(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray, occ: np.ndarray,
                        b_iso: np.ndarray | None, cell: str):
     """(lattice (3, 3) Å rows a, b, c; frac (N, 3); z (N,); occupancy (N,); B (N,) Å²) of the
-    ``cell`` = ``"conventional"`` or ``"primitive"`` standard cell; the input unchanged when spglib
-    finds no symmetry dataset (as PXRDNet keeps such structures)."""
+    ``cell`` = ``"conventional"`` or ``"primitive"`` standard cell; the input unchanged when neither moyo
+    nor spglib finds a symmetry dataset (as PXRDNet keeps such structures)."""
     z = np.asarray(z)
     occ = np.asarray(occ, dtype=float)
     b = np.zeros(len(z)) if b_iso is None else np.asarray(b_iso, dtype=float)

@@ -182,9 +182,10 @@ def _known_z() -> np.ndarray:
 def parse_item(item: StructureItem, cell: str = "as-is", max_atoms: int = DEFAULT_MAX_ATOMS) -> ParsedStructure:
     """Parse one item; raises :class:`StructureError` naming the reason.
 
-    ``cell``: ``as-is``, ``conventional`` or ``primitive`` (spglib standard cells, symprec 0.01).
+    ``cell``: ``as-is``, ``conventional`` or ``primitive`` (standard cells of
+    :func:`~pxrdsolve.io.standard_cell.standardise_arrays`: moyo, symprec 0.01 Å, spglib as the fallback).
     Plain CIFs are read by :func:`~pxrdsolve.io.cif_fast.parse_cif_fast` (the same atoms as pymatgen,
-    bit for bit); the others, and every non-as-is cell, go through pymatgen.
+    bit for bit); the others go through pymatgen's ``CifParser``.
     """
     if item.cif_text is None:
         try:
@@ -254,8 +255,8 @@ def _parse_cif(text: str):
 
 
 def standardise(structure, cell: str):
-    """The conventional or primitive standard cell of a pymatgen ``Structure`` (spglib, symprec 0.01 Å:
-    :func:`~pxrdsolve.io.standard_cell.standardise_arrays`); the input if spglib fails.
+    """The conventional or primitive standard cell of a pymatgen ``Structure`` (moyo or spglib, symprec
+    0.01 Å: :func:`~pxrdsolve.io.standard_cell.standardise_arrays`); the input if no symmetry is found.
 
     Raises :class:`StructureError` for a non-finite or degenerate cell (spglib would crash on it).
     """
