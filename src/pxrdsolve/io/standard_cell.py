@@ -23,20 +23,26 @@ SYMPREC_ANGSTROM = 0.01
 ANGLE_TOLERANCE_DEG = 5.0
 
 
-def _sites(frac: np.ndarray, z: np.ndarray, occ: np.ndarray, b_iso: np.ndarray):
-    """Group consecutive atoms at the same position into sites: (site positions (S, 3), site type (S,),
-    species of each type: a tuple of (Z, occupancy, B))."""
-    positions, kinds = [], []
+def site_starts(frac: np.ndarray, z: np.ndarray) -> list[int]:
+    """Index of the first atom of each site: consecutive atoms at the same position with different
+    elements are one (disordered) site, as :func:`~pxrdsolve.io.cif_fast.parse_cif_fast` lists them."""
+    starts: list[int] = []
     for i in range(len(z)):
-        if positions and np.array_equal(frac[i], positions[-1]) and int(z[i]) not in {k[0] for k in kinds[-1]}:
-            kinds[-1].append((int(z[i]), float(occ[i]), float(b_iso[i])))
-        else:
-            positions.append(frac[i])
-            kinds.append([(int(z[i]), float(occ[i]), float(b_iso[i]))])
+        if not (starts and np.array_equal(frac[i], frac[starts[-1]]) and z[i] not in z[starts[-1]:i]):
+            starts.append(i)
+    return starts
+
+
+def _sites(frac: np.ndarray, z: np.ndarray, occ: np.ndarray, b_iso: np.ndarray):
+    """The sites of :func:`site_starts`: (site positions (S, 3), site type (S,), species of each type: a
+    tuple of (Z, occupancy, B))."""
+    bounds = [*site_starts(frac, z), len(z)]
+    kinds = [tuple((int(z[i]), float(occ[i]), float(b_iso[i])) for i in range(lo, hi))
+             for lo, hi in zip(bounds[:-1], bounds[1:])]
     table: dict[tuple, int] = {}
-    types = np.array([table.setdefault(tuple(k), len(table) + 1) for k in kinds], dtype=np.intc)
+    types = np.array([table.setdefault(k, len(table) + 1) for k in kinds], dtype=np.intc)
     species = {v: k for k, v in table.items()}
-    return np.asarray(positions, dtype=float).reshape(-1, 3), types, species
+    return np.asarray(frac, dtype=float)[bounds[:-1]].reshape(-1, 3), types, species
 
 
 def _standard_cell(lattice: np.ndarray, positions: np.ndarray, types: np.ndarray, primitive: bool):

@@ -216,14 +216,12 @@ def _structure_from_arrays(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray,
     (disordered) site, as :func:`~pxrdsolve.io.cif_fast.parse_cif_fast` lists them."""
     from pymatgen.core import Element, Lattice, Structure
 
-    species: list[dict] = []
-    coords: list[np.ndarray] = []
-    for i in range(len(z)):
-        if coords and np.array_equal(frac[i], coords[-1]) and Element.from_Z(int(z[i])) not in species[-1]:
-            species[-1][Element.from_Z(int(z[i]))] = float(occ[i])
-        else:
-            species.append({Element.from_Z(int(z[i])): float(occ[i])})
-            coords.append(frac[i])
+    from pxrdsolve.io.standard_cell import site_starts
+
+    bounds = [*site_starts(frac, z), len(z)]
+    species = [{Element.from_Z(int(z[i])): float(occ[i]) for i in range(lo, hi)}
+               for lo, hi in zip(bounds[:-1], bounds[1:])]
+    coords = [frac[i] for i in bounds[:-1]]
     return Structure(Lattice(lattice), species, coords)
 
 
@@ -260,20 +258,12 @@ def standardise(structure, cell: str):
 
     Raises :class:`StructureError` for a non-finite or degenerate cell (spglib would crash on it).
     """
-    from pxrdsolve.io.standard_cell import standardise_arrays
+    from pxrdsolve.io.standard_cell import site_starts, standardise_arrays
 
     check_cell(structure)
     lattice, frac, z, occ, b_iso = standardise_arrays(*_structure_arrays(structure), cell)
     out = _structure_from_arrays(lattice, frac, z, occ)
     if b_iso.any():
-        out.add_site_property("b_iso", [b_iso[i] for i in _site_starts(frac, z)])
+        out.add_site_property("b_iso", [b_iso[i] for i in site_starts(frac, z)])
     return out
 
-
-def _site_starts(frac: np.ndarray, z: np.ndarray) -> list[int]:
-    """Index of the first atom of each site, as :func:`_structure_from_arrays` groups them."""
-    starts: list[int] = []
-    for i in range(len(z)):
-        if not (starts and np.array_equal(frac[i], frac[starts[-1]]) and z[i] not in z[starts[-1]:i]):
-            starts.append(i)
-    return starts
