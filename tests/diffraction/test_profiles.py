@@ -19,10 +19,11 @@ def sinc2(q, tau):
     return sum(float(i) * tau / math.pi * np.sinc(tau * (q - float(p)) / math.pi) ** 2 for p, i in zip(QP, IP))
 
 
+@pytest.mark.parametrize("reproducible", [True, False])
 @pytest.mark.parametrize("tau", [5.0, 10.0, 100.0])
-def test_sinc2_size_profile_matches_closed_form(tau):
+def test_sinc2_size_profile_matches_closed_form(tau, reproducible):
     q = torch.linspace(0.5, 6.0, 3001, dtype=torch.float64)
-    y = render_pattern(QP, IP, CI, 1, q, tau)[0].numpy()
+    y = render_pattern(QP, IP, CI, 1, q, tau, batch_reproducible=reproducible)[0].numpy()
     ref = sinc2(q.numpy(), tau)
     assert np.abs(y - ref).max() / ref.max() < 5e-4
 
@@ -68,3 +69,51 @@ def test_no_broadening_is_refused_and_sticks_render():
     st = render_sticks(QP, IP, CI, 1, q)[0]
     assert float(st.sum()) == pytest.approx(3.5)
     assert float(st[200]) == 1.0
+
+
+def test_matmul_spectrum_equals_stick_sum_and_gradcheck():
+    """The refinement's matrix-product spectrum equals the stick-by-stick sum (an empty crystal, unsorted
+    sticks, n_freq not a square), and its gradient passes gradcheck."""
+    from pxrdsolve.diffraction.profiles import stick_spectrum, stick_spectrum_matmul
+
+    gen = torch.Generator().manual_seed(3)
+    n, b, n_freq = 57, 4, 103
+    d = torch.rand(n, dtype=torch.float64, generator=gen) * 40.0
+    w = torch.rand(n, dtype=torch.float64, generator=gen)
+    ci = torch.randint(0, b, (n,), generator=gen)
+    ci[ci == 2] = 1  # crystal 2 has no sticks
+    ref = stick_spectrum(d, w, ci, b, n_freq)
+    fast = stick_spectrum_matmul(d, w, ci, b, n_freq)
+    for r, f in zip(ref, fast):
+        assert f.shape == (b, n_freq)
+        assert torch.allclose(f, r, rtol=0, atol=1e-11 * float(r.abs().max()))
+    assert float(fast[0][2].abs().max()) == 0.0
+    ds, ws = d[:9].clone().requires_grad_(True), w[:9].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x, y: stick_spectrum_matmul(x, y, ci[:9], b, 11), (ds, ws))
+
+
+@pytest.mark.parametrize("sizes, fwhm_q, matmul", [((20.0, 50.0, math.inf), 0.03, True), ((5.0, 6.0, 5.0), 0.3, False)])
+def test_render_pattern_fast_spectrum_matches_reproducible(monkeypatch, sizes, fwhm_q, matmul):
+    """``batch_reproducible=False`` (the refinement's path) gives the same pattern and gradients to rounding."""
+    import pxrdsolve.diffraction.profiles as profiles
+
+    calls = []
+    fast = profiles.stick_spectrum_matmul
+    monkeypatch.setattr(profiles, "stick_spectrum_matmul", lambda *a: calls.append(1) or fast(*a))
+    gen = torch.Generator().manual_seed(5)
+    q = (torch.rand(300, dtype=torch.float64, generator=gen) * 5 + 1).requires_grad_(True)
+    i = torch.rand(300, dtype=torch.float64, generator=gen)
+    ci = torch.randint(0, 3, (300,), generator=gen)
+    if not matmul:  # broad peaks (few frequencies), sticks unevenly spread: padding would not pay
+        ci = torch.where(torch.arange(300) < 280, 0, ci)
+    grid = torch.linspace(1.2, 5.8, 900, dtype=torch.float64)
+    tau = torch.tensor(sizes, dtype=torch.float64)
+    out = []
+    for rep in (True, False):
+        y = render_pattern(q, i, ci, 3, grid, tau, fwhm_q, 0.4, batch_reproducible=rep)
+        (g,) = torch.autograd.grad((y * grid).sum(), q)
+        out.append((y.detach(), g))
+    (y0, g0), (y1, g1) = out
+    assert bool(calls) == matmul  # the matrix-product path ran where it pays (narrow peaks), else the stick sum
+    assert torch.allclose(y1, y0, rtol=0, atol=1e-12 * float(y0.abs().max()))
+    assert torch.allclose(g1, g0, rtol=0, atol=1e-10 * float(g0.abs().max()))

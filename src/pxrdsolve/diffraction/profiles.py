@@ -97,6 +97,79 @@ def band_limit(size_angstrom: torch.Tensor, fwhm_q: torch.Tensor, eta: torch.Ten
     return float(xm.max())
 
 
+def _reduced(ang: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+    """Angles (rad) reduced to [0, 2π) (gradient 1); ``reduce=False`` leaves them (float64 sines and
+    cosines of the ≤ 2π·n_freq angles used here are accurate without it, and it costs as much as they do)."""
+    if not reduce and ang.dtype == torch.float64:
+        return ang
+    return ang - (2.0 * math.pi) * torch.floor(ang.detach() / (2.0 * math.pi))
+
+
+def stick_spectrum(
+    d: torch.Tensor, intensity: torch.Tensor, crystal_index: torch.Tensor, num_crystals: int, n_freq: int,
+    max_pairs: int = 8_000_000, reduce_angles: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ_p I_p cos(d_p k), Σ_p I_p sin(d_p k) for k = 0..n_freq−1 per crystal: two (B, n_freq) tensors.
+
+    ``d`` (P,) phase per unit frequency (rad, in [0, 2π]).  Summed stick by stick (chunks of ``max_pairs``
+    (stick, frequency) pairs), so a crystal's row does not depend on the other crystals of the batch.
+    ``reduce_angles=False`` skips the reduction of d·k modulo 2π in float64 (equal to rounding)."""
+    dev, dtype = d.device, d.dtype
+    spec_re = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
+    spec_im = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
+    step = max(1, max_pairs // max(n_freq, 1))
+    k = torch.arange(n_freq, dtype=dtype, device=dev)
+    for s in range(0, d.numel(), step):
+        ang = _reduced(d[s : s + step, None] * k[None, :], reduce_angles)
+        w = intensity[s : s + step, None]
+        ci = crystal_index[s : s + step]
+        spec_re = spec_re.index_add(0, ci, w * torch.cos(ang))  # real and imaginary parts apart: no
+        spec_im = spec_im.index_add(0, ci, w * torch.sin(ang))  # (peak, frequency, 2) copy
+    return spec_re, spec_im
+
+
+def stick_spectrum_matmul(
+    d: torch.Tensor, intensity: torch.Tensor, crystal_index: torch.Tensor, num_crystals: int, n_freq: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`stick_spectrum` as matrix products (equal to rounding; rows depend on the batch's padding).
+
+    With k = J·a + b (0 ≤ b < J ≈ √n_freq), e^{i d k} = e^{i d J a} · e^{i d b}, so a crystal's spectrum
+    is the (a × stick) by (stick × b) complex product of two small tables: P·(n_freq/J + J) sines and
+    cosines instead of P·n_freq, and a matrix product (forward and backward) for the sum."""
+    dev, dtype = d.device, d.dtype
+    j = max(1, math.isqrt(max(n_freq - 1, 0)) + 1)
+    n_a = -(-n_freq // j)
+    counts = torch.bincount(crystal_index, minlength=num_crystals)
+    p_max = int(counts.max()) if counts.numel() else 0
+    if p_max == 0:
+        zero = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
+        return zero, zero.clone()
+    order = torch.argsort(crystal_index, stable=True)
+    ci = crystal_index[order]
+    pos = torch.arange(ci.numel(), device=dev) - (torch.cumsum(counts, 0) - counts)[ci]
+    d_pad = torch.zeros(num_crystals, p_max, dtype=dtype, device=dev).index_put((ci, pos), d[order])
+    w_pad = torch.zeros(num_crystals, p_max, dtype=dtype, device=dev).index_put((ci, pos), intensity[order])
+    ang_a = _reduced(d_pad[..., None] * (j * torch.arange(n_a, dtype=dtype, device=dev)), False)  # (B, P, A)
+    ang_b = _reduced(d_pad[..., None] * torch.arange(j, dtype=dtype, device=dev), False)  # (B, P, J)
+    ar = (w_pad[..., None] * torch.cos(ang_a)).transpose(1, 2)  # (B, A, P)
+    ai = (w_pad[..., None] * torch.sin(ang_a)).transpose(1, 2)
+    br, bi = torch.cos(ang_b), torch.sin(ang_b)
+    re = (torch.bmm(ar, br) - torch.bmm(ai, bi)).reshape(num_crystals, -1)[:, :n_freq]
+    im = (torch.bmm(ar, bi) + torch.bmm(ai, br)).reshape(num_crystals, -1)[:, :n_freq]
+    return re, im
+
+
+def _matmul_pays(crystal_index: torch.Tensor, num_crystals: int, n_freq: int) -> bool:
+    """Whether :func:`stick_spectrum_matmul` (sines of the padded sticks × (n_freq/J + J)) costs less than
+    the stick sum (sines of every stick × n_freq): many frequencies, sticks spread evenly over crystals."""
+    if crystal_index.numel() == 0:
+        return False
+    p_max = int(torch.bincount(crystal_index, minlength=num_crystals).max())
+    j = math.isqrt(max(n_freq - 1, 0)) + 1
+    padded = num_crystals * p_max * (j + -(-n_freq // j))
+    return 2 * padded < crystal_index.numel() * n_freq
+
+
 def render_pattern(
     q_peaks: torch.Tensor,
     intensity: torch.Tensor,
@@ -108,6 +181,7 @@ def render_pattern(
     instrument_eta: float | torch.Tensor = 0.0,
     pad_inv_angstrom: float | None = None,
     max_pairs: int = 8_000_000,
+    batch_reproducible: bool = True,
 ) -> torch.Tensor:
     """Continuous patterns (B, G) on ``q_grid`` (G,) Å⁻¹ (ascending) from flat sticks.
 
@@ -115,6 +189,12 @@ def render_pattern(
     floats or (B,) tensors.  The result is Σ_p I_p K(Q − Q_p) (area-normalised K): absolute, not
     rescaled.  Peaks outside the grid contribute their tails; pass peaks up to a few FWHM beyond
     the grid edges.  Differentiable in positions, intensities and the profile parameters.
+
+    ``batch_reproducible`` (default) sums each crystal's stick spectrum in a fixed order, so its row is
+    the same bits whatever else is in the batch (what ``simulate`` promises); ``False`` (what the
+    refinement uses) evaluates it as matrix products (:func:`stick_spectrum_matmul`) wherever that is
+    cheaper (many frequencies, i.e. narrow peaks on a wide grid): equal to rounding, ~5x faster with
+    its gradient there.
     """
     dtype = q_grid.dtype if q_grid.is_floating_point() else torch.float64
     dev = q_grid.device
@@ -148,20 +228,12 @@ def render_pattern(
     n_freq = min(n_fine // 2 + 1, math.ceil(x_max * period / (2.0 * math.pi)) + 2)
     x = (2.0 * math.pi / period) * torch.arange(n_freq, dtype=dtype, device=dev)
 
-    # spectrum of the sticks, chunked over peaks to bound the (peak, frequency) array
-    spec_re = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
-    spec_im = torch.zeros(num_crystals, n_freq, dtype=dtype, device=dev)
     d = (q_peaks.to(dtype) - q0) * (2.0 * math.pi / period)  # phase per unit k
-    step = max(1, max_pairs // max(n_freq, 1))
-    k = torch.arange(n_freq, dtype=dtype, device=dev)
-    for s in range(0, d.numel(), step):
-        dd = d[s : s + step]
-        ang = dd[:, None] * k[None, :]
-        ang = ang - (2.0 * math.pi) * torch.floor(ang.detach() / (2.0 * math.pi))
-        w = intensity[s : s + step].to(dtype)[:, None]
-        ci = crystal_index[s : s + step]
-        spec_re = spec_re.index_add(0, ci, w * torch.cos(ang))  # real and imaginary parts apart: no
-        spec_im = spec_im.index_add(0, ci, w * torch.sin(ang))  # (peak, frequency, 2) copy
+    if batch_reproducible or not _matmul_pays(crystal_index, num_crystals, n_freq):
+        spec_re, spec_im = stick_spectrum(d, intensity.to(dtype), crystal_index, num_crystals, n_freq, max_pairs,
+                                          reduce_angles=batch_reproducible)
+    else:
+        spec_re, spec_im = stick_spectrum_matmul(d, intensity.to(dtype), crystal_index, num_crystals, n_freq)
     t = transfer_function(x, tau, fwhm, eta)
     coeff = torch.complex(spec_re * t, -spec_im * t)
     fine = irfft_rows(coeff, n_fine) * (n_fine / period)  # density per Å⁻¹ (batch-independent rows)

@@ -64,10 +64,12 @@ def render_chunked(
     q_grid_inv_angstrom: torch.Tensor, q_peak: torch.Tensor, intensity: torch.Tensor, crystal_index: torch.Tensor,
     num_crystals: int, size_angstrom: torch.Tensor | float, params, wavelength_angstrom: float,
     axis: str = "two_theta", chunk_deg: float = 15.0, max_chunks: int = 8, pad_inv_angstrom: float | None = None,
+    batch_reproducible: bool = True,
 ) -> torch.Tensor:
     """Patterns (B, G) on the ascending Q grid (see module docstring); ``params`` a
     :class:`~pxrdsolve.instrument.profile.ProfileTensors`.  Differentiable in stick positions and intensities,
-    τ and every profile parameter."""
+    τ and every profile parameter.  ``batch_reproducible``: see
+    :func:`~pxrdsolve.diffraction.profiles.render_pattern`."""
     lam = float(wavelength_angstrom)
     qg = q_grid_inv_angstrom
     dtype = qg.dtype
@@ -88,7 +90,8 @@ def render_chunked(
     tau = torch.as_tensor(size_angstrom, dtype=dtype, device=qg.device)
     tau = tau.expand(num_crystals) if tau.dim() == 0 else tau
     if n_chunks == 1:
-        y = render_pattern(q_s, intensity, c, num_crystals, qg, tau, fw_q[:, 0], eta[:, 0], pad_inv_angstrom)
+        y = render_pattern(q_s, intensity, c, num_crystals, qg, tau, fw_q[:, 0], eta[:, 0], pad_inv_angstrom,
+                           batch_reproducible=batch_reproducible)
     else:
         step = float(centres_deg[1] - centres_deg[0])
         # hat weights of each chunk on the grid (constant beyond the first/last centre)
@@ -106,7 +109,7 @@ def render_chunked(
             cc.append(c[sel] * n_chunks + k)
         virtual = render_pattern(torch.cat(qs), torch.cat(ii), torch.cat(cc), num_crystals * n_chunks, qg,
                                  tau.repeat_interleave(n_chunks), fw_q.reshape(-1), eta.reshape(-1),
-                                 pad_inv_angstrom)
+                                 pad_inv_angstrom, batch_reproducible=batch_reproducible)
         y = (virtual.view(num_crystals, n_chunks, -1) * weights[None]).sum(1)
     if axis == "two_theta":
         y = y * dq_per_two_theta_deg(qg, wavelength_angstrom)[None, :]

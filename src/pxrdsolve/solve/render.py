@@ -141,7 +141,7 @@ def _render_q_or_instrument(data, q_peak, f_squared, peak_crystal, num_crystals,
 
         def chunked(q, i, c, n, t, p):
             return render_chunked(data.q_inv_angstrom, q, i, c, n, t, p, lam1, axis=axis,
-                                  pad_inv_angstrom=pad)
+                                  pad_inv_angstrom=pad, batch_reproducible=False)
 
         if bool(sharp.all()):
             return windowed(q_in, i_in, c_in, num_crystals, tau, prof)
@@ -164,4 +164,4 @@ def _render_q_or_instrument(data, q_peak, f_squared, peak_crystal, num_crystals,
     inside = (q_all.detach() > q_lo - 0.9 * pad) & (q_all.detach() < q_hi + 0.9 * pad)
     fwhm = math.hypot(data.instrument_fwhm_q, extra_fwhm_q)
     return render_pattern(q_all[inside], i_all[inside], c_all[inside], num_crystals, data.q_inv_angstrom,
-                          size_angstrom, fwhm, data.instrument_eta, pad_inv_angstrom=pad)
+                          size_angstrom, fwhm, data.instrument_eta, pad_inv_angstrom=pad, batch_reproducible=False)
