@@ -270,10 +270,14 @@ def structure_factor_squared(
     counts = crystals.num_atoms[crystal_index]
     seg, pos = repeat_segments(counts)
     atom = crystals.atom_offsets[crystal_index][seg] + pos
-    s2 = (q_inv_angstrom / (4.0 * math.pi))[seg] ** 2
+    s2_refl = (q_inv_angstrom / (4.0 * math.pi)) ** 2
+    s2 = s2_refl[seg]
     hx = (hkl[seg].to(crystals.frac.dtype) * crystals.frac[atom]).sum(-1)
     phase = 2.0 * math.pi * (hx - torch.floor(hx.detach()))
-    amp = crystals.occupancy[atom] * form_factor(crystals.atomic_numbers[atom], s2)
+    # form factors once per (reflection, element of the batch), not per (reflection, atom) pair
+    elements, code = torch.unique(crystals.atomic_numbers, return_inverse=True)
+    f_table = form_factor(elements[None, :].expand(s2_refl.numel(), -1), s2_refl[:, None].expand(-1, elements.numel()))
+    amp = crystals.occupancy[atom] * f_table[seg, code[atom]]
     amp = amp * torch.exp(-crystals.b_iso[atom] * s2)
     n = hkl.shape[0]
     re = scatter_sum(amp * torch.cos(phase), seg, n)
