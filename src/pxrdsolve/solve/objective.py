@@ -47,7 +47,7 @@ class ObjectiveConfig:
     wavelength data reach 15 Å⁻¹ and more, which costs time and adds little for small cells)."""
 
     background_terms: int = 5  # Chebyshev terms (in Q); more for sharp peaks, see background_terms_max
-    background_terms_max: int = 12  # up to this many when the peaks are narrow: one per ~20 FWHM of the range
+    background_terms_max: int = 40  # up to this many when the peaks are narrow: one per ~20 FWHM of the range
     weighting: str = "auto"
     poisson_floor: float = 1.0
     max_points: int = 1500
@@ -251,22 +251,23 @@ def splice_fits(fit: LinearFit, part: LinearFit, rows: list[int]) -> LinearFit:
                      put(fit.chi2, part.chi2), put(fit.phase_scales, part.phase_scales))
 
 
-def _solve(a: torch.Tensor, yw: torch.Tensor, ridge: float, first_free: int) -> torch.Tensor:
-    """Weighted LS c = argmin |A c − y|² (+ tiny ridge on columns ≥ first_free); a (B, G, K)."""
-    m = a.transpose(1, 2) @ a
+def _ridged(m: torch.Tensor, ridge: float, first_free: int) -> torch.Tensor:
+    """``m`` (…, K, K) + a tiny ridge (relative to its mean diagonal) on columns ≥ ``first_free``."""
     k = m.shape[-1]
-    diag = torch.ones(k, dtype=a.dtype, device=a.device)
+    diag = torch.ones(k, dtype=m.dtype, device=m.device)
     diag[:first_free] = 0.0
-    tr = torch.diagonal(m, dim1=1, dim2=2).mean(-1, keepdim=True).detach()
-    m = m + torch.diag_embed(ridge * tr * diag + 1e-12 * tr)
-    rhs = (a.transpose(1, 2) @ yw.unsqueeze(-1)).squeeze(-1)
-    return torch.linalg.solve(m, rhs)
+    tr = torch.diagonal(m, dim1=-2, dim2=-1).mean(-1, keepdim=True).detach()
+    return m + torch.diag_embed(ridge * tr * diag + 1e-12 * tr)
 
 
 def linear_fit(data: FitData, profiles: torch.Tensor, extra: torch.Tensor | None = None) -> LinearFit:
     """Solve scale ≥ 0 and background for each profile (B, G) against the data (closed form); ``extra``
     (B, E, G): profiles of known extra phases, each with its own scale ≥ 0 (a phase whose scale comes out
-    negative is dropped and the rest solved again)."""
+    negative is dropped and the rest solved again).
+
+    Weighted least squares by normal equations in blocks: the background block BᵀWB and Bᵀ W y are the
+    same for every candidate, so the cost grows with candidates × points × background terms (not its
+    square), and a long background series costs little."""
     bsz, g = profiles.shape
     sw = data.weight.sqrt()
     norm = profiles.detach().amax(dim=1, keepdim=True).clamp_min(1e-300)
@@ -276,31 +277,42 @@ def linear_fit(data: FitData, profiles: torch.Tensor, extra: torch.Tensor | None
         n_extra = extra.shape[1]
         e_norm = extra.detach().amax(dim=2, keepdim=True).clamp_min(1e-300)  # (B, E, 1)
         cols.append((extra / e_norm).transpose(1, 2))
+    m = 1 + n_extra
     basis = data.basis.to(profiles.dtype)
-    a = torch.cat(cols + [basis.unsqueeze(0).expand(bsz, g, basis.shape[1])], dim=2)
-    yw = (data.intensity * sw).expand(bsz, g)
-    mask = torch.ones(bsz, a.shape[2], dtype=a.dtype, device=a.device)
+    k = basis.shape[1]
+    yw = data.intensity * sw
+    pw0 = torch.cat(cols, dim=2) * sw[None, :, None]  # (B, G, m)
+    bw = basis * sw[:, None]  # (G, k)
+    bb = bw.T @ bw  # (k, k), shared
+    by = bw.T @ yw  # (k,), shared
+    mask = torch.ones(bsz, m, dtype=profiles.dtype, device=profiles.device)
     for _ in range(2 if n_extra else 1):
-        am = a * mask[:, None, :]
-        aw = am * sw[None, :, None]
-        coef = _solve(aw, yw, data.background_ridge, 1 + n_extra) * mask
+        pw = pw0 * mask[:, None, :]
+        pp = pw.transpose(1, 2) @ pw  # (B, m, m)
+        pb = torch.einsum("bgm,gk->bmk", pw, bw)  # (B, m, k)
+        top = torch.cat([pp, pb], dim=2)
+        bottom = torch.cat([pb.transpose(1, 2), bb.expand(bsz, k, k)], dim=2)
+        mat = _ridged(torch.cat([top, bottom], dim=1), data.background_ridge, m)
+        rhs = torch.cat([(pw.transpose(1, 2) @ yw.unsqueeze(-1)).squeeze(-1), by.expand(bsz, k)], dim=1)
+        coef = torch.linalg.solve(mat, rhs) * torch.cat([mask, torch.ones(bsz, k, dtype=mask.dtype)], dim=1)
         if n_extra:
-            neg = coef[:, 1:1 + n_extra] < 0
+            neg = coef[:, 1:m] < 0
             if not bool(neg.any()):
                 break
-            mask[:, 1:1 + n_extra] = (~neg).to(a.dtype) * mask[:, 1:1 + n_extra]
-    if basis.shape[1] > 0:
-        cb = _solve(aw[:, :, 1 + n_extra:], yw, data.background_ridge, 0)
-        bg_only = torch.cat([torch.zeros_like(coef[:, :1 + n_extra]), cb], dim=1)
+            mask[:, 1:m] = (~neg).to(mask.dtype) * mask[:, 1:m]
+    if k > 0:
+        cb = torch.linalg.solve(_ridged(bb, data.background_ridge, 0), by)  # background alone (shared)
+        bg_only = torch.cat([torch.zeros(bsz, m, dtype=coef.dtype), cb.expand(bsz, k)], dim=1)
     else:
         bg_only = torch.zeros_like(coef)
     coef = torch.where(coef[:, :1] > 0, coef, bg_only)
-    calc = (am @ coef.unsqueeze(-1)).squeeze(-1)
-    bgc = coef[:, 1 + n_extra:]
-    bg = basis @ bgc.T if basis.shape[1] > 0 else torch.zeros_like(calc).T
+    am_p = torch.cat(cols, dim=2) * mask[:, None, :]
+    bgc = coef[:, m:]
+    bg = (bgc @ basis.T) if k > 0 else torch.zeros(bsz, g, dtype=profiles.dtype)
+    calc = (am_p @ coef[:, :m].unsqueeze(-1)).squeeze(-1) + bg
     chi2 = (((data.intensity - calc) * sw) ** 2).sum(-1)
-    phase_scales = coef[:, 1:1 + n_extra] / e_norm[:, :, 0] if n_extra else None
-    return LinearFit(coef[:, 0] / norm[:, 0], bgc, calc, bg.T, chi2, phase_scales)
+    phase_scales = coef[:, 1:m] / e_norm[:, :, 0] if n_extra else None
+    return LinearFit(coef[:, 0] / norm[:, 0], bgc, calc, bg, chi2, phase_scales)
 
 
 def fit_metrics(data: FitData, fit: LinearFit, num_params: torch.Tensor | int) -> dict[str, np.ndarray]:

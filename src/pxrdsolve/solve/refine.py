@@ -8,7 +8,8 @@ parameters, so the space group is kept exactly.  Passes:
 1. **exact start** - every candidate as given (scale + background solved linearly);
 2. **volume scan** (all candidates) - isotropic cell scale factors (peaks computed once per
    candidate, Q/s for each factor s); the best factor per candidate, then a finer scan for the
-   ``top_k`` best;
+   ``top_k`` best; for sharp peaks, a **c/a scan** of the best uniaxial candidates of each structure type
+   (:mod:`pxrdsolve.solve.axial_scan`);
 3. **gradient refinement** (``top_k`` best, each with ``restarts`` jittered copies, all in one
    batch, :mod:`pxrdsolve.solve.refine_gradient`) - Adam on the cell by crystal system, size τ (Å,
    when refined), zero shift (2θ degrees, 2θ data only), then the free coordinates of every orbit and
@@ -16,7 +17,9 @@ parameters, so the space group is kept exactly.  Passes:
 4. **symmetry promotion** (:mod:`pxrdsolve.solve.promote`) - a refined candidate whose structure has a
    higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit;
 5. **texture** (:mod:`pxrdsolve.solve.refine_texture`, ``--texture``) - March–Dollase preferred orientation
-   for the best refined candidates, kept where it lowers the penalised χ².
+   for the best refined candidates, kept where it lowers the penalised χ²;
+6. **polish** (:mod:`pxrdsolve.solve.polish`) - Levenberg–Marquardt on every refined parameter (cell, coordinates,
+   B, τ, zero, displacement, uncalibrated instrument widths, texture) for the few best candidates.
 
 The best parameters seen per candidate are kept, and a final exact evaluation (fresh reflections,
 form factors, merged peaks) replaces a candidate's result by its start whenever refinement did not
@@ -34,10 +37,12 @@ import numpy as np
 import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
+from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan
 from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
 from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit, splice_fits
 from pxrdsolve.solve.phases import render_extra
+from pxrdsolve.solve.polish import PolishConfig, polish_candidates
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
 from pxrdsolve.solve.render import peak_fwhm_q, render_sticks, stick_pad
@@ -128,6 +133,8 @@ class RefineConfig:
     refined_widths: tuple[str, ...] = ("w", "u", "y")  # instrument widths refined when not calibrated
     profile_lr: float = 0.08
     promote: PromoteConfig = field(default_factory=PromoteConfig)
+    axial: AxialScanConfig = field(default_factory=AxialScanConfig)
+    polish: PolishConfig = field(default_factory=PolishConfig)
     texture: TextureConfig = field(default_factory=TextureConfig)
 
     def to_json(self) -> dict:
@@ -139,7 +146,7 @@ class RefineResult:
     """Refined candidates (index b = input order).  Lattices (B, 3, 3) Å, ``frac`` per candidate,
     ``size_angstrom`` τ (B,), ``zero_shift_deg`` (B,), metrics before/after (name → (B,) arrays, see
     :func:`~pxrdsolve.solve.objective.fit_metrics`), ``calculated``/``background`` (B, G) on the
-    fit grid, ``stage`` (B,): which pass gave the kept result (``start``/``scan``/``refined``);
+    fit grid, ``stage`` (B,): which pass gave the kept result (``start``/``scan``/``axial``/``refined``);
     ``templates`` (B,): each refined crystal in its space group (standard conventional cell, orbits, B),
     the one description every output is written from; ``promoted`` (B,): space group before promotion
     (0 = not promoted)."""
@@ -339,6 +346,22 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     stage = ["scan" if bool(u) else "start" for u in use_scan]
     num_params = torch.full((bsz,), base_params, dtype=torch.long)
     profile: dict[str, torch.Tensor] = {}  # refined instrument-model parameters (name → (B,))
+    t_ax = time.perf_counter()
+    ax = config.axial
+    if ax.enabled and peak_fwhm_q(data, float(size_angstrom)) < ax.max_relative_fwhm * data.q_range[1]:
+        tau_f = float(size_angstrom)
+
+        def scan(ts, factors, stp):
+            b = batch_from_records([t.primitive_record() for t in ts])
+            return volume_scan(b, fast, tau_f, factors, config.scan_chunk, sc.min_relative_intensity,
+                               scan_broadening(fast, tau_f, stp))
+
+        def exact_chi2(ts):
+            return _exact_templates(ts, fast, tau_all[: len(ts)], None).chi2
+
+        for i, (t_new, c_new) in axial_scan(tpls, chi2, scales, step, scan, exact_chi2, ax).items():
+            tpls[i], chi2[i], stage[i] = t_new, c_new, "axial"
+    times["axial"] = time.perf_counter() - t_ax
 
     t2 = time.perf_counter()
     top = torch.argsort(chi2)[: min(config.top_k, bsz)]
@@ -397,9 +420,18 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     textured = refine_texture(tpls, top.tolist(), data, tau, zero, profile, chi2, num_params, base_params, n_model,
                               refine_size, config, _exact_templates)
     times["texture"] = time.perf_counter() - t4
+    t5 = time.perf_counter()
+    polished: list[int] = []
+    if config.polish.enabled and top.numel():
+        tex_now = has_texture(profile, bsz)
+        score = penalised_chi2(chi2.numpy(), np.array([n_model(t, bool(x)) for t, x in zip(tpls, tex_now)]),
+                               data.n_points)
+        polished = polish_candidates(tpls, top.tolist(), data, tau, zero, profile, chi2, score, refine_size, config,
+                                     _exact_templates)
+    times["polish"] = time.perf_counter() - t5
 
     # the exact fit of every candidate is known except for those promotion or texture changed
-    changed = sorted({b for b, old in enumerate(promoted) if old} | set(textured))
+    changed = sorted({b for b, old in enumerate(promoted) if old} | set(textured) | set(polished))
     final_fit = refined_fit
     if changed:
         sub_profile = {k: v[changed] for k, v in profile.items()} if profile else profile
