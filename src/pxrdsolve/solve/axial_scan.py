@@ -100,7 +100,8 @@ ExactFn = Callable[[list[SymmetricTemplate]], torch.Tensor]
 
 
 def axial_scan(templates: list[SymmetricTemplate], chi2: torch.Tensor, scales: torch.Tensor, step: float,
-               scan: ScanFn, exact_chi2: ExactFn, config: AxialScanConfig) -> dict[int, tuple[SymmetricTemplate, float]]:
+               scan: ScanFn, exact_chi2: ExactFn,
+               config: AxialScanConfig) -> dict[int, tuple[SymmetricTemplate, float]]:
     """{candidate index: (strained template, its exact χ²)} for the candidates whose χ² the scan lowers.
 
     ``chi2`` (B,): the candidates' current χ² on the scan data; ``scales``/``step``: the isotropic scan's

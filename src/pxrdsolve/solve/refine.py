@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
-from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan
 from pxrdsolve.diffraction.peaks import compute_peaks
+from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan
 from pxrdsolve.solve.fit_views import coarsen, fourier_view, scan_data
 from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit, splice_fits
 from pxrdsolve.solve.phases import render_extra
