@@ -6,40 +6,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
-import torch
 
-from helpers import record
-from pxrdsolve.crystal import batch_from_records
-from pxrdsolve.diffraction.peaks import compute_peaks, source_line_sticks
-from pxrdsolve.diffraction.radiation import parse_radiation
-from pxrdsolve.instrument.model import Instrument, polarisation_ratio
-from pxrdsolve.instrument.profile import ProfileTensors, render_profile
+from helpers import RUTILE, TRUE, lab_pattern, record
+from pxrdsolve.instrument.model import Instrument
 from pxrdsolve.patterns.types import MeasuredPattern
 from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
 from pxrdsolve.solve.refine import LatticeStageConfig, PositionStageConfig, RefineConfig, refine_candidates
-
-RUTILE = dict(lattice=np.diag([4.594, 4.594, 2.959]),
-              frac=[[0, 0, 0], [0.5, 0.5, 0.5], [0.305, 0.305, 0], [0.695, 0.695, 0], [0.805, 0.195, 0.5],
-                    [0.195, 0.805, 0.5]], z=[22, 22, 8, 8, 8, 8])
-TRUE = Instrument.lab_cu().with_(u=6.0, v=-3.0, w=9.0, y=5.0, sh_l=0.003, zero_deg=0.04, displacement_um=80.0)
-
-
-def lab_pattern(tau: float = 5000.0, counts: float = 2e4, seed: int = 0) -> MeasuredPattern:
-    rad = parse_radiation("CuKa12")
-    lam = rad.wavelength_angstrom
-    tth = np.arange(20.0, 110.0, 0.02)
-    q = 4 * np.pi / lam * np.sin(np.radians(tth / 2))
-    rec = record(RUTILE["lattice"], RUTILE["frac"], RUTILE["z"], b_iso=[0.4] * 6)
-    pk = compute_peaks(batch_from_records([rec]), lam, float(q[-1]) + 0.5)
-    qs, ii, cc = source_line_sticks(pk.q_inv_angstrom, pk.f_squared, pk.crystal_index, rad)
-    ii = ii * polarisation_ratio(qs, lam, TRUE.polarisation)
-    y = render_profile(torch.as_tensor(q), qs, ii, cc, 1, tau, ProfileTensors.from_instrument(TRUE, 1), lam,
-                       axis="two_theta", method="exact")[0].numpy()
-    y = counts * y / y.max() + 200.0 + 100.0 * np.exp(-((tth - 25) / 15) ** 2)
-    y = np.random.default_rng(seed).poisson(y).astype(float)
-    return MeasuredPattern(q, y, None, lam, rad, "2theta", tth, "lab.xy")
 
 
 @pytest.fixture(scope="module")
