@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pxrdsolve.diffraction.grids import dq_per_two_theta_deg
+from pxrdsolve.diffraction.grids import dq_per_two_theta_deg, two_theta_from_q
 from pxrdsolve.diffraction.peaks import source_line_sticks
 from pxrdsolve.diffraction.profiles import SINC2_FWHM_TIMES_TAU, render_pattern
 
@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 
 def two_theta_and_slope(q_inv_angstrom: float, wavelength_angstrom: float) -> tuple[float, float]:
-    """(2θ in degrees, dQ/d2θ in Å⁻¹ per degree) at Q (clamped below back-scattering)."""
-    s = min(q_inv_angstrom * wavelength_angstrom / (4 * math.pi), 0.999)
-    return math.degrees(2 * math.asin(s)), 4 * math.pi / wavelength_angstrom * math.sqrt(1 - s * s) * math.radians(0.5)
+    """(2θ in degrees, dQ/d2θ in Å⁻¹ per degree) at Q, with Q clamped to sin θ ≤ 0.999 (below
+    back-scattering): :func:`~pxrdsolve.diffraction.grids.two_theta_from_q` and
+    :func:`~pxrdsolve.diffraction.grids.dq_per_two_theta_deg` as floats."""
+    q = min(float(q_inv_angstrom), 0.999 * 4 * math.pi / wavelength_angstrom)
+    return float(two_theta_from_q(q, wavelength_angstrom)), float(dq_per_two_theta_deg(q, wavelength_angstrom))
 
 
 def instrument_fwhm_q(data: FitData, at: str = "max") -> float:
