@@ -281,7 +281,8 @@ def linear_fit(data: FitData, profiles: torch.Tensor, extra: torch.Tensor | None
     basis = data.basis.to(profiles.dtype)
     k = basis.shape[1]
     yw = data.intensity * sw
-    pw0 = torch.cat(cols, dim=2) * sw[None, :, None]  # (B, G, m)
+    p_cols = torch.cat(cols, dim=2)  # (B, G, m)
+    pw0 = p_cols * sw[None, :, None]
     bw = basis * sw[:, None]  # (G, k)
     bb = bw.T @ bw  # (k, k), shared
     by = bw.T @ yw  # (k,), shared
@@ -306,7 +307,7 @@ def linear_fit(data: FitData, profiles: torch.Tensor, extra: torch.Tensor | None
     else:
         bg_only = torch.zeros_like(coef)
     coef = torch.where(coef[:, :1] > 0, coef, bg_only)
-    am_p = torch.cat(cols, dim=2) * mask[:, None, :]
+    am_p = p_cols * mask[:, None, :]
     bgc = coef[:, m:]
     bg = (bgc @ basis.T) if k > 0 else torch.zeros(bsz, g, dtype=profiles.dtype)
     calc = (am_p @ coef[:, :m].unsqueeze(-1)).squeeze(-1) + bg

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import torch
@@ -34,6 +35,13 @@ import torch
 from pxrdsolve.solve.objective import FitData
 from pxrdsolve.structure.cell import ties_for_space_groups
 from pxrdsolve.structure.template import SymmetricTemplate
+
+
+@cache
+def _ties(number: int):
+    """Cell ties of space group ``number`` (built once per group: :func:`_apply` runs for every Jacobian column)."""
+    return ties_for_space_groups([number])
+
 
 WIDTH_STEP = {"u": 0.01, "v": 0.01, "w": 0.002, "x": 0.005, "y": 0.005, "sh_l": 1e-4}
 NONNEGATIVE = frozenset({"u", "w", "x", "y", "sh_l"})
@@ -76,7 +84,7 @@ class _Param:
 def _parameters(s: _State, *, refine_size: bool, zero: bool, widths: tuple[str, ...], b_bounds, tau_bounds,
                 zero_window: float, r_bounds) -> tuple[list[_Param], np.ndarray]:
     t = s.template
-    ties = ties_for_space_groups([t.number])
+    ties = _ties(t.number)
     out: list[_Param] = []
     vals: list[float] = []
     for k in sorted(set(ties.length_src[0].tolist())):
@@ -114,7 +122,7 @@ def _parameters(s: _State, *, refine_size: bool, zero: bool, widths: tuple[str, 
 
 def _apply(s: _State, params: list[_Param], values: np.ndarray) -> _State:
     t = s.template
-    ties = ties_for_space_groups([t.number])
+    ties = _ties(t.number)
     cell = np.asarray(t.cell, float).copy()
     positions = np.stack([o.position for o in t.orbits]).copy()
     b = np.array([o.b_iso for o in t.orbits], float)
