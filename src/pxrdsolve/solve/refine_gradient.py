@@ -33,6 +33,7 @@ from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.render import peak_fwhm_q, render_sticks, stick_pad
 from pxrdsolve.solve.texture import log_ratio, march_dollase
 from pxrdsolve.structure.cell import apply_offsets
+from pxrdsolve.structure.laue import laue_representatives
 from pxrdsolve.structure.model import SymmetricBatch
 
 
@@ -79,8 +80,14 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
     hkl, cidx, group, rep, n_peaks = peak_groups(sym, q_max, gen)
     peak_crystal = cidx[rep]
     lat0 = sym.lattice(p0)
+    l_rep, l_inv = laue_representatives(sym.templates, hkl, cidx)  # |F|² once per symmetry orbit
+    hkl_u, cidx_u = hkl[l_rep], cidx[l_rep]
+
+    def f2_of(crystals, q_r: torch.Tensor) -> torch.Tensor:
+        return 2.0 * structure_factor_squared(crystals, hkl_u, cidx_u, q_r[l_rep])[l_inv]
+
     with torch.no_grad():
-        f2_frozen = 2.0 * structure_factor_squared(sym.crystal_batch(), hkl, cidx, q_of_hkl(lat0, hkl, cidx))
+        f2_frozen = f2_of(sym.crystal_batch(), q_of_hkl(lat0, hkl, cidx))
     restart = torch.arange(bsz) % max(config.restarts, 1) > 0
     jit = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * config.restart_jitter * restart[:, None]
     u_len = _atanh(jit / lc.length_window).requires_grad_(True)
@@ -203,7 +210,7 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
             lat = sym.lattice(cell)
             q_r = q_of_hkl(lat, hkl, cidx)
             if move_atoms:
-                f2 = 2.0 * structure_factor_squared(sym.crystal_batch(cell, d, b), hkl, cidx, q_r)
+                f2 = f2_of(sym.crystal_batch(cell, d, b), q_r)
             else:
                 f2 = f2_frozen
             if texture is not None:  # per reflection, before the equivalents of a group are summed
