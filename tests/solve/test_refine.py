@@ -75,7 +75,7 @@ def test_sharp_peaks_volume_error_is_recovered():
     """Bulk/synchrotron-like sharp peaks (τ = 1000 Å): a 5 % too large cubic cell is recovered to 0.2 %
     and a good fit (the fit grid keeps ≥ 3 points per FWHM, the scan broadens the model peaks, the cell
     steps follow the peak width)."""
-    from pxrdsolve.solve import refine as rf
+    from pxrdsolve.solve import scan as sc
 
     a = 5.64
     frac = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
@@ -86,8 +86,8 @@ def test_sharp_peaks_volume_error_is_recovered():
     data = prepare_fit_data(simulated_pattern(true, 1000.0, n=4000, q_range=(1.0, 6.0)),
                             narrowest_fwhm_q=2.7831 / 1000.0)
     assert data.q_inv_angstrom.numel() >= 3000  # sharp peaks are not averaged away
-    assert rf.scan_broadening(data, 10.0, 0.008) == 0.0  # broad nanocrystal peaks: no extra width
-    assert rf.scan_broadening(data, 1000.0, 0.008) > 0.1
+    assert sc.scan_broadening(data, 10.0, 0.008) == 0.0  # broad nanocrystal peaks: no extra width
+    assert sc.scan_broadening(data, 1000.0, 0.008) > 0.1
     cfg = RefineConfig(top_k=1, restarts=1, lattice=LatticeStageConfig(steps=40),
                        positions=PositionStageConfig(steps=0, enabled=False))
     res = refine_candidates([start], data, 1000.0, refine_size=False, config=cfg)
@@ -97,7 +97,7 @@ def test_sharp_peaks_volume_error_is_recovered():
     # the coarse scan itself: broadened, its best factor is the grid point next to the truth
     scales = torch.arange(-15, 16, dtype=torch.float64) * 0.008 + 1.0
     batch = batch_from_records([start])
-    s_wide, _ = rf.volume_scan(batch, data, 1000.0, scales, extra_fwhm_q=rf.scan_broadening(data, 1000.0, 0.008))
+    s_wide, _ = sc.volume_scan(batch, data, 1000.0, scales, extra_fwhm_q=sc.scan_broadening(data, 1000.0, 0.008))
     assert abs(float(s_wide[0]) - 1 / 1.05) <= 0.004
 
 

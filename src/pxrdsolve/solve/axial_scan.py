@@ -1,6 +1,6 @@
 """Axial-ratio scan of uniaxial candidates (tetragonal, trigonal, hexagonal) for sharp peaks.
 
-The isotropic volume scan (:func:`pxrdsolve.solve.refine.volume_scan`) multiplies every cell length by
+The isotropic volume scan (:func:`pxrdsolve.solve.scan.volume_scan`) multiplies every cell length by
 one factor, so a template whose c/a differs from the sample's by a per cent or two never lines its
 (00l) and (hk0) peaks up at once.  With broad (nanocrystal) peaks the gradient stage closes that gap;
 with sharp peaks (bulk lab or synchrotron data, relative FWHM ≲ 1 % of Q) the peaks of a wrong c/a do

@@ -81,7 +81,7 @@ def scan_data(data: FitData, size_angstrom: float = math.inf, sharp_max_q_inv_an
     instrument model, which is cheaper there, on Q ≤ ``sharp_max_q_inv_angstrom`` only.  Reflections grow as
     Q³ while the low-angle peaks fix the cell, so long scans (Mo, synchrotron) select candidates on their
     low-Q part; the refinement sees every point.  The volume scans themselves broaden the model (see
-    :func:`pxrdsolve.solve.refine.volume_scan`) and then always use :func:`fourier_view`."""
+    :func:`pxrdsolve.solve.scan.volume_scan`) and then always use :func:`fourier_view`."""
     if sharp_peaks(data, size_angstrom):
         return truncate_q(data, sharp_max_q_inv_angstrom)
     data = truncate_q(data, broad_max_q_inv_angstrom)
