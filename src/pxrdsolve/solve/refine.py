@@ -339,6 +339,10 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         return model_parameters(t, base_params, refine_size, use_zero, pos.enabled, pos.enabled and pos.refine_b,
                                 texture)
 
+    def model_counts() -> np.ndarray:
+        """Parameters of every candidate's model as it stands (space group, texture)."""
+        return np.array([n_model(t, bool(x)) for t, x in zip(tpls, has_texture(profile, bsz))])
+
     promoted = [0] * bsz
     if config.promote.enabled and top.numel():
         from pxrdsolve.solve.promote import promote_symmetry
@@ -359,9 +363,7 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     t5 = time.perf_counter()
     polished: list[int] = []
     if config.polish.enabled and top.numel():
-        tex_now = has_texture(profile, bsz)
-        score = penalised_chi2(chi2.numpy(), np.array([n_model(t, bool(x)) for t, x in zip(tpls, tex_now)]),
-                               data.n_points)
+        score = penalised_chi2(chi2.numpy(), model_counts(), data.n_points)
         polished = polish_candidates(tpls, top.tolist(), data, tau, zero, profile, chi2, score, refine_size, config,
                                      _exact_templates)
     times["polish"] = time.perf_counter() - t5
@@ -375,7 +377,7 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
                                 None if z_arg is None else z_arg[changed], sub_profile)
         final_fit = splice_fits(refined_fit, part, changed)
     after = fit_metrics(data, final_fit, num_params)
-    model_params = np.array([n_model(t, bool(x)) for t, x in zip(tpls, has_texture(profile, bsz))])
+    model_params = model_counts()
     after["model_params"] = model_params.astype(float)
     after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points)
     recs = [t.primitive_record() for t in tpls]
