@@ -226,7 +226,17 @@ def _parse(text: str):
     coords, comps = _merge_sites(ops, frac, els, occ)
     known = _elements()
     all_coords, all_comps = _expand(ops, coords, comps)
-    order = sorted(range(len(all_comps)), key=lambda i: all_comps[i].site_key())
+    keys: dict[tuple, tuple[float, str]] = {}  # one key per distinct composition (same items, same bits)
+
+    def site_key(i: int) -> tuple[float, str]:
+        comp = all_comps[i]
+        items = tuple(comp.amounts.items())
+        key = keys.get(items)
+        if key is None:
+            key = keys[items] = comp.site_key()
+        return key
+
+    order = sorted(range(len(all_comps)), key=site_key)
     z, frac_out, occ_out = [], [], []
     totals: dict[str, float] = {}
     for i in order:

@@ -9,6 +9,7 @@ at a time; a bad item yields a :class:`StructureError` with the reason, never a 
 from __future__ import annotations
 
 import csv
+import math
 import sys
 import warnings
 from dataclasses import dataclass
@@ -228,13 +229,18 @@ def _structure_from_arrays(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray,
 def _plain_cell(lattice: np.ndarray) -> bool:
     """A finite cell that pymatgen accepts (every d₁₀₀, d₀₁₀, d₀₀₁ ≥ 0.01 Å) with a volume above
     10⁻³ Å³; other cells take the pymatgen path, so that their error messages stay the same.
-    (d of a lattice plane = V / |b × c| etc.; plain 3-vector algebra, as np.linalg is slow on 3 × 3.)"""
-    a, b, c = (np.asarray(v, dtype=float) for v in lattice)
-    cross = (np.cross(b, c), np.cross(c, a), np.cross(a, b))
-    vol = abs(float(a @ cross[0]))
-    if not (np.isfinite(lattice).all() and vol > 1e-3):
+    (d of a lattice plane = V / |b × c| etc.; Python float arithmetic on the nine numbers: numpy's
+    cross and dot cost more in call overhead than the arithmetic, and this runs once per structure.)"""
+    (a0, a1, a2), (b0, b1, b2), (c0, c1, c2) = np.asarray(lattice, dtype=float).tolist()
+    if not all(math.isfinite(v) for v in (a0, a1, a2, b0, b1, b2, c0, c1, c2)):
         return False
-    return all(vol / float(np.sqrt(x @ x)) >= 0.01 for x in cross)
+    cross = ((b1 * c2 - b2 * c1, b2 * c0 - b0 * c2, b0 * c1 - b1 * c0),
+             (c1 * a2 - c2 * a1, c2 * a0 - c0 * a2, c0 * a1 - c1 * a0),
+             (a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0))
+    vol = abs(a0 * cross[0][0] + a1 * cross[0][1] + a2 * cross[0][2])
+    if not vol > 1e-3:
+        return False
+    return all(vol / math.sqrt(x * x + y * y + z * z) >= 0.01 for x, y, z in cross)
 
 
 def _parse_cif(text: str):

@@ -59,11 +59,16 @@ def check_reflection_budget(lattice: np.ndarray, q_max_inv_angstrom: float) -> N
     (a wrong or absurd cell), so that one structure is skipped instead of stopping the batch."""
     from pxrdsolve.diffraction.reflections import MAX_BOX
 
-    ext = np.floor(q_max_inv_angstrom / (2 * np.pi) * np.linalg.norm(lattice, axis=1))
-    box = (ext[0] + 1) * (2 * ext[1] + 1) * (2 * ext[2] + 1)
-    if not np.isfinite(box) or box > MAX_BOX:
+    lengths = [math.sqrt(x * x + y * y + z * z) for x, y, z in np.asarray(lattice, dtype=float).tolist()]
+    g_max = q_max_inv_angstrom / (2 * np.pi)
+    box = math.inf
+    scaled = [g_max * v for v in lengths]  # plain floats: numpy's per-call overhead is most of the cost
+    if all(math.isfinite(v) for v in scaled):
+        e0, e1, e2 = (math.floor(v) for v in scaled)
+        box = (e0 + 1) * (2 * e1 + 1) * (2 * e2 + 1)
+    if box > MAX_BOX:
         raise StructureError(f"cell too large for Q ≤ {q_max_inv_angstrom:.2f} Å⁻¹ (lengths "
-                             f"{', '.join(f'{v:.3g}' for v in np.linalg.norm(lattice, axis=1))} Å)")
+                             f"{', '.join(f'{v:.3g}' for v in lengths)} Å)")
 
 
 def shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
