@@ -111,7 +111,7 @@ def test_shards_merge_to_the_unsharded_file(run_cli, tmp_path):
 
 
 def test_killed_job_resumes_to_identical_output(run_cli, tmp_path, monkeypatch):
-    import pxrdsolve.simulation.run as run_mod
+    import pxrdsolve.simulation.pool as run_mod  # where simulate calls compute_peaks
 
     common = ["--size", "10", "--grid", "q:0.5:6:500", "--noise", "0.01", "-q", "--batch-size", "2"]
     assert run_cli("simulate", EXAMPLES, "-o", tmp_path / "ref.h5", *common).exit_code == 0

@@ -127,23 +127,22 @@ class PatternBuilder:
         f = h5.create_group("failures")
         for name in ("source", "reason"):
             f.create_dataset(name, (0,), maxshape=(None,), dtype=_STR, chunks=(256,))
+        # dataset handles once (h5py's name lookup costs more than a small write)
+        self.ds = {(g, name): ds for g in ("structures", "peaks", "profiles", "failures")
+                   for name, ds in h5[g].items()}
 
     def append(self, structures: dict[str, Any], peaks: dict[str, np.ndarray], profiles: dict[str, np.ndarray],
                failures: list[tuple[str, str]], n_done: int) -> None:
-        h5 = self.h5
-        for name, data in structures.items():
-            PatternWriter._append(h5["structures"][name], data)
-        for name, data in peaks.items():
-            PatternWriter._append(h5["peaks"][name], data)
-        for name, data in profiles.items():
-            PatternWriter._append(h5["profiles"][name], data)
-        PatternWriter._append(h5["failures"]["source"], [f[0] for f in failures])
-        PatternWriter._append(h5["failures"]["reason"], [f[1] for f in failures])
-        h5.attrs["n_structures"] = h5["structures"]["num_atoms"].shape[0]
-        h5.attrs["n_atoms"] = h5["structures"]["frac"].shape[0]
-        h5.attrs["n_peaks"] = h5["peaks"]["q_inv_angstrom"].shape[0]
-        h5.attrs["n_failures"] = h5["failures"]["source"].shape[0]
-        h5.attrs["n_done"] = n_done
+        ds = self.ds
+        for group, part in (("structures", structures), ("peaks", peaks), ("profiles", profiles)):
+            for name, data in part.items():
+                PatternWriter._append(ds[group, name], data)
+        PatternWriter._append(ds["failures", "source"], [f[0] for f in failures])
+        PatternWriter._append(ds["failures", "reason"], [f[1] for f in failures])
+        self.h5.attrs.update(n_structures=ds["structures", "num_atoms"].shape[0],
+                             n_atoms=ds["structures", "frac"].shape[0],
+                             n_peaks=ds["peaks", "q_inv_angstrom"].shape[0],
+                             n_failures=ds["failures", "source"].shape[0], n_done=n_done)
 
     def finish(self, extra_attrs: dict[str, Any] | None = None) -> None:
         self.h5.attrs["complete"] = True
@@ -169,6 +168,8 @@ class PatternWriter:
     (temporary name, then rename) and removes the journal.
     """
 
+    JOIN_BYTES = 64 * 2**20  # journal batches joined in memory up to this size before one write
+
     def __init__(self, final: str | os.PathLike, config: dict, profile_layout: dict[str, tuple], resume: bool,
                  batch_size: int = 0):
         self.final = Path(final)
@@ -178,6 +179,7 @@ class PatternWriter:
         self.cfg = json_dumps(config)
         self.layout = profile_layout
         self._n_done = self._n_batches = 0
+        self._fresh: set[int] = set()  # batches written by this object (their hash need not be re-read)
         self.batch_size = int(batch_size)  # inputs per batch; a resume adopts the killed run's value
         if resume and self.partial.exists():
             try:
@@ -236,6 +238,7 @@ class PatternWriter:
         finally:
             builder.close()
         replace_durably(tmp, path)
+        self._fresh.add(self._n_batches)
         self._n_batches += 1
         self._n_done = n_done
         self._write_index()
@@ -245,13 +248,20 @@ class PatternWriter:
         tmp = self.final.with_name(f".{self.final.name}.tmp")
         builder = PatternBuilder(tmp, self.cfg, self.layout)
         try:
+            held: list[tuple] = []  # consecutive batches joined in memory, written together (bounded)
+            held_bytes = 0
             for b in range(self._n_batches):
                 with h5py.File(self._batch_path(b), "r") as part:
-                    check_content_hash(part, self._batch_path(b), "journal batch", required=True,
-                                       advice=f"delete {self.partial} and rerun")
+                    if b not in self._fresh:  # batches of a killed run: verified once, here
+                        check_content_hash(part, self._batch_path(b), "journal batch", required=True,
+                                           advice=f"delete {self.partial} and rerun")
                     reader = RowReader(part)
                     rows, peaks, profiles = reader.rows(0, reader.n) if reader.n else ({}, {}, {})
-                    builder.append(rows, peaks, profiles, reader.failures(), int(part.attrs["n_done"]))
+                    held.append((rows, peaks, profiles, reader.failures(), int(part.attrs["n_done"])))
+                held_bytes += sum(getattr(v, "nbytes", 0) for d in held[-1][:3] for v in d.values())
+                if held_bytes > self.JOIN_BYTES or b == self._n_batches - 1:
+                    builder.append(*_join_batches(held))
+                    held, held_bytes = [], 0
             builder.h5.attrs["n_done"] = self._n_done
             builder.finish(extra_attrs)
         finally:
@@ -262,6 +272,22 @@ class PatternWriter:
 
     def close(self) -> None:
         """Nothing stays open between batches."""
+
+
+def _join_batches(held: list[tuple]) -> tuple:
+    """(rows, peaks, profiles, failures, n_done) of consecutive journal batches as one block."""
+    if len(held) == 1:
+        return held[0]
+
+    def join(parts: list[dict]) -> dict:
+        parts = [p for p in parts if p]
+        if not parts:
+            return {}
+        return {k: sum((p[k] for p in parts), []) if isinstance(parts[0][k], list) else
+                np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return (join([h[0] for h in held]), join([h[1] for h in held]), join([h[2] for h in held]),
+            [f for h in held for f in h[3]], held[-1][4])
 
 
 _ATOM_FIELDS = ("frac", "atomic_numbers", "occupancy")

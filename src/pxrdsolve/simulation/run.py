@@ -13,17 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from pxrdsolve.crystal import batch_from_records
-from pxrdsolve.diffraction.peaks import compute_peaks
 from pxrdsolve.errors import InputError
 from pxrdsolve.interrupt import Interrupted, StopFlag
 from pxrdsolve.io.patterns_h5 import PatternWriter
-from pxrdsolve.io.structures import ParsedStructure, StructureError, StructureItem, list_inputs, parse_item
+from pxrdsolve.io.structures import list_inputs
 from pxrdsolve.simulation.config import SimulateConfig
-from pxrdsolve.simulation.render import peak_arrays, profile_layout, render_profiles
+from pxrdsolve.simulation.pool import SimulatePool, check_reflection_budget, parse_checked  # noqa: F401 (API)
+from pxrdsolve.simulation.render import profile_layout
 
 
 @dataclass(frozen=True)
@@ -54,23 +52,6 @@ def input_hashes(inputs: list[str]) -> dict[str, str | None]:
     return {raw: sha256_path(raw) for raw in inputs}
 
 
-def check_reflection_budget(lattice: np.ndarray, q_max_inv_angstrom: float) -> None:
-    """Raise :class:`StructureError` when a cell has too many reflections below Q_max to simulate
-    (a wrong or absurd cell), so that one structure is skipped instead of stopping the batch."""
-    from pxrdsolve.diffraction.reflections import MAX_BOX
-
-    lengths = [math.sqrt(x * x + y * y + z * z) for x, y, z in np.asarray(lattice, dtype=float).tolist()]
-    g_max = q_max_inv_angstrom / (2 * np.pi)
-    box = math.inf
-    scaled = [g_max * v for v in lengths]  # plain floats: numpy's per-call overhead is most of the cost
-    if all(math.isfinite(v) for v in scaled):
-        e0, e1, e2 = (math.floor(v) for v in scaled)
-        box = (e0 + 1) * (2 * e1 + 1) * (2 * e2 + 1)
-    if box > MAX_BOX:
-        raise StructureError(f"cell too large for Q ≤ {q_max_inv_angstrom:.2f} Å⁻¹ (lengths "
-                             f"{', '.join(f'{v:.3g}' for v in lengths)} Å)")
-
-
 def shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
     """[start, stop) of shard i of k (contiguous blocks, 0-based)."""
     if shard is None:
@@ -99,19 +80,6 @@ def _device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise InputError(f"bad --device {name!r}: use cpu or cuda")
     return torch.device(name)
-
-
-def _structure_rows(parsed: list[ParsedStructure]) -> dict:
-    recs = [p.record for p in parsed]
-    return {
-        "id": [p.item.identifier for p in parsed], "formula": [p.formula for p in parsed],
-        "source": [p.item.source for p in parsed], "cif": [p.cif_text for p in parsed],
-        "lattice": np.stack([r.lattice for r in recs]),
-        "num_atoms": np.array([len(r.atomic_numbers) for r in recs], np.int32),
-        "frac": np.concatenate([r.frac for r in recs]),
-        "atomic_numbers": np.concatenate([r.atomic_numbers for r in recs]).astype(np.int16),
-        "occupancy": np.concatenate([r.occupancy for r in recs]).astype(np.float32),
-    }
 
 
 def run_simulate(
@@ -147,25 +115,30 @@ def run_simulate(
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run(inputs, output, config, shard, resume, batch_size, dev, output_format, progress, workers, t0)
+        return _run(inputs, output, config, shard, resume, batch_size, dev, output_format, progress, workers,
+                    threads, t0)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _run(inputs, output, config: SimulateConfig, shard, resume: bool, batch_size: int, dev, output_format: str,
-         progress, workers: int | None, t0: float) -> SimulateResult:
+         progress, workers: int | None, threads: int, t0: float) -> SimulateResult:
     items = list_inputs(inputs)
     start, stop = shard_range(len(items), shard)
     items = items[start:stop]
     q_peaks = config.peak_q_max()
-    with ParsePool(items, batch_size, config, q_peaks, workers) as parsed:  # forked before files are opened
-        return _run_items(items, start, inputs, output, config, shard, resume, batch_size, dev, output_format,
-                          progress, parsed, t0)
+    # forked before files are opened
+    with SimulatePool(items, start, batch_size, config, q_peaks, workers, dev, threads) as pool:
+        return _run_items(items, start, inputs, output, config, shard, resume, batch_size, output_format,
+                          progress, pool, t0)
 
 
-def _run_items(items, start: int, inputs, output, config: SimulateConfig, shard, resume: bool, batch_size: int, dev,
-               output_format: str, progress, parsed: ParsePool, t0: float) -> SimulateResult:
-    cfg_json = {"simulate": config.to_json(), "inputs": list(inputs), "input_sha256": input_hashes(inputs),
+def _run_items(items, start: int, inputs, output, config: SimulateConfig, shard, resume: bool, batch_size: int,
+               output_format: str, progress, pool: SimulatePool, t0: float) -> SimulateResult:
+    hashes = pool.run_async(input_hashes, inputs)  # in a worker, while the others parse
+    if not resume:  # a resume learns its first batch and batch size from the journal
+        pool.prefetch(list(range(0, len(items), batch_size)))
+    cfg_json = {"simulate": config.to_json(), "inputs": list(inputs), "input_sha256": hashes.get(),
                 "shard": list(shard) if shard else None, "n_items": len(items), "first_global_index": start}
     if output_format == "xy":
         from pxrdsolve.simulation.xy_sink import XYSink
@@ -179,16 +152,17 @@ def _run_items(items, start: int, inputs, output, config: SimulateConfig, shard,
     batch_size = sink.batch_size  # on resume, the killed run's batches: bit-identical to an uninterrupted run
     failures: list[tuple[str, str]] = []
     n_ok = 0
-    lam = config.radiation_obj.wavelength_angstrom
-    parsed.batch_size = batch_size
+    pool.batch_size = batch_size
     starts = list(range(resumed_from, len(items), batch_size))
     with StopFlag().installed() as stop:
         try:
             if progress:
                 progress(resumed_from, total=len(items))
             for b0 in starts:
-                n_ok += _simulate_batch(items, parsed.get(b0, starts), batch_size, b0, start, config, sink, dev, lam,
-                                        failures)
+                out = pool.get(b0, starts)
+                sink.append(out.rows, out.peaks, out.profiles, out.bad, n_done=min(len(items), b0 + batch_size))
+                failures += out.bad
+                n_ok += out.n_ok
                 if progress:
                     progress(len(items[b0 : b0 + batch_size]))
                 if stop.set and b0 + batch_size < len(items):
@@ -200,101 +174,6 @@ def _run_items(items, start: int, inputs, output, config: SimulateConfig, shard,
             sink.close()
     return SimulateResult(str(output), len(items), n_ok, len(failures), tuple(failures),
                           time.perf_counter() - t0, resumed_from, batch_size)
-
-
-def parse_checked(item: StructureItem, cell: str, max_atoms: int, q_peaks: float) -> ParsedStructure | tuple[str, str]:
-    """A parsed structure within the reflection budget, or (source, reason) when it cannot be used."""
-    try:
-        p = parse_item(item, cell, max_atoms)
-        check_reflection_budget(p.record.lattice, q_peaks)
-        return p
-    except StructureError as exc:
-        return item.source, str(exc)
-
-
-def _worker_signals() -> None:
-    """Workers leave interrupts to the main process (it stops after the batch) and die on SIGTERM."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _parse_task(args) -> ParsedStructure | tuple[str, str]:
-    return parse_checked(*args)
-
-
-class ParsePool:
-    """Parses the batch after the one being simulated in worker processes (forked, so they start in
-    milliseconds); at most two batches are held.  Falls back to parsing in this process for small jobs,
-    ``workers=0`` or where ``fork`` is unavailable."""
-
-    MIN_ITEMS = 64
-
-    def __init__(self, items: list[StructureItem], batch_size: int, config: SimulateConfig, q_peaks: float,
-                 workers: int | None) -> None:
-        import multiprocessing as mp
-        import os
-
-        self.items, self.batch_size = items, batch_size
-        self.args = (config.effective_cell, config.max_atoms, q_peaks)
-        n = (os.cpu_count() or 1) if workers is None else workers
-        self.pool = None
-        if n > 0 and len(items) >= self.MIN_ITEMS and "fork" in mp.get_all_start_methods():
-            from pxrdsolve.io.structures import warm_up
-
-            warm_up()  # element tables and imports once, before the fork, not once per worker
-            self.pool = mp.get_context("fork").Pool(n, initializer=_worker_signals)
-            self.chunk = max(1, min(64, batch_size // (4 * n)))
-        self.pending: dict[int, object] = {}
-
-    def _submit(self, b0: int) -> None:
-        chunk = self.items[b0 : b0 + self.batch_size]
-        self.pending[b0] = self.pool.map_async(_parse_task, [(it, *self.args) for it in chunk], self.chunk)
-
-    def get(self, b0: int, starts: list[int]) -> list[ParsedStructure | tuple[str, str]]:
-        """Parsed inputs [b0, b0 + batch_size), in order; queues the next batch first."""
-        if self.pool is None:
-            return [parse_checked(it, *self.args) for it in self.items[b0 : b0 + self.batch_size]]
-        if b0 not in self.pending:
-            self._submit(b0)
-        k = starts.index(b0)
-        if k + 1 < len(starts) and starts[k + 1] not in self.pending:
-            self._submit(starts[k + 1])
-        return self.pending.pop(b0).get()
-
-    def __enter__(self) -> ParsePool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-
-
-def _simulate_batch(items, results, batch_size: int, b0: int, start: int, config: SimulateConfig, sink, dev,
-                    lam: float, failures: list[tuple[str, str]]) -> int:
-    """Simulate and commit the parsed inputs [b0, b0 + batch_size); returns how many were simulated."""
-    chunk = items[b0 : b0 + batch_size]
-    parsed: list[ParsedStructure] = []
-    gidx: list[int] = []
-    bad: list[tuple[str, str]] = []
-    for j, res in enumerate(results):
-        if isinstance(res, ParsedStructure):
-            parsed.append(res)
-            gidx.append(start + b0 + j)
-        else:
-            bad.append(res)
-    rows, peaks_np, profiles = {}, {}, {}
-    if parsed:
-        batch = batch_from_records([p.record for p in parsed]).to(dev)
-        peaks = compute_peaks(batch, lam, config.peak_q_max(), compute_dtype=torch.float32)
-        rows = _structure_rows(parsed)
-        peaks_np = peak_arrays(peaks, lam)
-        profiles = render_profiles(peaks, config, gidx)
-    sink.append(rows, peaks_np, profiles, bad, n_done=b0 + len(chunk))
-    failures += bad
-    return len(parsed)
 
 
 def sizes_label(size: float) -> str:
