@@ -132,7 +132,11 @@ def test_writer_joins_batches_in_memory_and_still_checks_resumed_ones(tmp_path, 
     write(tmp_path / "b.h5", 2**30).finish()
     a, b = _datasets(tmp_path / "a.h5"), _datasets(tmp_path / "b.h5")
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    with h5py.File(tmp_path / "a.h5") as h5:  # the joined file keeps gzip (readable outside h5py)
+        assert h5["structures/cif"].compression == "gzip"
     write(tmp_path / "c.h5", 2**30, n=2)  # "killed" before finish
+    with h5py.File(tmp_path / "c.h5.partial.d" / "batch_000001.h5") as h5:  # journal batches: fast LZF
+        assert h5["structures/cif"].compression == "lzf"
     with h5py.File(tmp_path / "c.h5.partial.d" / "batch_000000.h5", "a") as h5:
         h5["peaks/intensity"][0] = 2.0  # damaged after it was committed
     resumed = PatternWriter(tmp_path / "c.h5", {"k": 1}, {}, True, 1)
