@@ -12,7 +12,7 @@ times, in alternation, ``--repeats`` times each:
 * xrd-rust (``xrd_rust_calculator.XRDCalculatorRust``, a drop-in get_pattern) the same two ways, if
   importable (``--peers-path`` adds a folder to ``sys.path``, e.g. a ``pip install --target`` folder);
 * pxrdsolve: ``run_simulate`` of the folder with ``--grid 2theta:0:90:0.02 --sticks-only`` (listing,
-  parsing in worker processes, simulation, HDF5 writing; imports excluded), the same with ``--grid
+  parsing and simulation in worker processes, HDF5 writing; imports excluded), the same with ``--grid
   pxrdnet`` (conventional cells, 512-point inputs and 8192-point evaluation profiles), the command
   line itself (wall time including interpreter start and imports), and the core alone
   (``compute_peaks`` on parsed records, batches of 256, float32 sums, one thread, as ``simulate``).
