@@ -277,19 +277,21 @@ class PatternWriter:
         """Nothing stays open between batches."""
 
 
+def join_rows(parts: list[dict]) -> dict:
+    """Consecutive row blocks (name → list or array, as :meth:`PatternBuilder.append` takes them) as one
+    block, in order; empty blocks are skipped."""
+    parts = [p for p in parts if p]
+    if len(parts) < 2:
+        return parts[0] if parts else {}
+    return {k: sum((p[k] for p in parts), []) if isinstance(parts[0][k], list) else
+            np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def _join_batches(held: list[tuple]) -> tuple:
     """(rows, peaks, profiles, failures, n_done) of consecutive journal batches as one block."""
     if len(held) == 1:
         return held[0]
-
-    def join(parts: list[dict]) -> dict:
-        parts = [p for p in parts if p]
-        if not parts:
-            return {}
-        return {k: sum((p[k] for p in parts), []) if isinstance(parts[0][k], list) else
-                np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-    return (join([h[0] for h in held]), join([h[1] for h in held]), join([h[2] for h in held]),
+    return (join_rows([h[0] for h in held]), join_rows([h[1] for h in held]), join_rows([h[2] for h in held]),
             [f for h in held for f in h[3]], held[-1][4])
 
 

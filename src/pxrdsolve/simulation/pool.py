@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pxrdsolve.diffraction.peaks import compute_peaks
+from pxrdsolve.io.patterns_h5 import join_rows
 from pxrdsolve.io.structures import ParsedStructure, StructureError, StructureItem, parse_item
 from pxrdsolve.simulation.config import SimulateConfig
 from pxrdsolve.simulation.render import peak_arrays, render_profiles
@@ -93,20 +94,12 @@ def simulate_parsed(results: list, first_index: int, config: SimulateConfig, dev
     return out
 
 
-def _join(dicts: list[dict]) -> dict:
-    dicts = [d for d in dicts if d]
-    if len(dicts) < 2:
-        return dicts[0] if dicts else {}
-    return {k: sum((d[k] for d in dicts), []) if isinstance(dicts[0][k], list) else
-            np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
-
-
 def join_outputs(parts: list[BatchOutput]) -> BatchOutput:
     """Consecutive outputs as one (rows, peaks and profiles concatenated in order)."""
     if len(parts) == 1:
         return parts[0]
-    return BatchOutput(_join([p.rows for p in parts]), _join([p.peaks for p in parts]),
-                       _join([p.profiles for p in parts]), [b for p in parts for b in p.bad],
+    return BatchOutput(join_rows([p.rows for p in parts]), join_rows([p.peaks for p in parts]),
+                       join_rows([p.profiles for p in parts]), [b for p in parts for b in p.bad],
                        sum(p.n_ok for p in parts))
 
 

@@ -20,7 +20,7 @@ from pxrdsolve.interrupt import Interrupted, StopFlag
 from pxrdsolve.io.patterns_h5 import PatternWriter
 from pxrdsolve.io.structures import list_inputs
 from pxrdsolve.simulation.config import SimulateConfig
-from pxrdsolve.simulation.pool import SimulatePool, check_reflection_budget, parse_checked  # noqa: F401 (API)
+from pxrdsolve.simulation.pool import SimulatePool
 from pxrdsolve.simulation.render import profile_layout
 
 
