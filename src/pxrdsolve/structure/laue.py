@@ -45,10 +45,10 @@ def laue_representatives(templates, hkl: torch.Tensor,
     span = int(h.abs().max()) + 1
     base = 2 * span + 1
     key = torch.empty(r, dtype=torch.long, device=hkl.device)
-    # crystals sharing a setting share the operations: one pass per setting
-    settings: dict[tuple, list[int]] = {}
+    # crystals sharing a setting (Hall number: operations and centring) share the operations: one pass each
+    settings: dict[int, list[int]] = {}
     for b, tpl in enumerate(templates):
-        settings.setdefault((tpl.hall_number, tpl.centring), []).append(b)
+        settings.setdefault(tpl.hall_number, []).append(b)
     owner = torch.full((len(templates),), -1, dtype=torch.long)
     for g, members in enumerate(settings.values()):
         owner[torch.as_tensor(members)] = g
