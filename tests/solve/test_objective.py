@@ -93,3 +93,25 @@ def test_splice_fits_equals_the_fit_of_the_whole_batch():
     for name in ("scale", "background_coeffs", "calculated", "background", "chi2"):
         assert torch.allclose(getattr(spliced, name), getattr(ref, name), rtol=1e-10, atol=1e-12), name
     assert not torch.allclose(spliced.chi2, linear_fit(data, prof(centres_a)).chi2)
+
+
+def test_residual_lag1_separates_noise_from_smooth_misfit():
+    """fit_metrics' lag-1 residual autocorrelation: ≈ 0 for white residuals, ≈ 1 for a smooth misfit."""
+    import torch
+
+    from pxrdsolve.patterns.types import MeasuredPattern
+    from pxrdsolve.solve.objective import LinearFit, fit_metrics, prepare_fit_data
+
+    q = torch.linspace(1.0, 5.0, 2000, dtype=torch.float64)
+    y = 1.0 + torch.exp(-((q - 2.0) / 0.05) ** 2)
+    data = prepare_fit_data(MeasuredPattern(q.numpy(), y.numpy(), None, None, None, "q", None, "s"), ObjectiveConfig())
+    g, yd = data.q_inv_angstrom, data.intensity
+    gen = torch.Generator().manual_seed(0)
+    calc = torch.stack([yd + 1e-3 * torch.randn(yd.shape, generator=gen, dtype=torch.float64),
+                        yd + 1e-3 * torch.sin(2 * torch.pi * g / 0.8)])
+    chi2 = (data.weight * (yd - calc) ** 2).sum(-1)
+    fit = LinearFit(torch.ones(2, dtype=torch.float64), torch.zeros(2, 1, dtype=torch.float64), calc,
+                    torch.zeros_like(calc), chi2)
+    lag1 = fit_metrics(data, fit, 3)["residual_lag1"]
+    assert abs(lag1[0]) < 0.1
+    assert lag1[1] > 0.95

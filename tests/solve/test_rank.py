@@ -6,6 +6,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from test_refine import RUTILE_FRAC, RUTILE_Z, simulated_pattern
 
 from helpers import record
@@ -91,3 +92,20 @@ def test_verdict_excess_limit_depends_on_the_noise_model():
     assert decide([counts]).label == SOLVED
     assert decide([no_model]).label == AMBIGUOUS
     assert decide([_fake(0.07, 0.07)]).label == SOLVED
+
+
+def test_verdict_needs_a_significant_gap_in_correlated_noise_units():
+    """Same R_wp margin (100 %): `solved` when the criterion's gap is 200 effective points, `ambiguous` when the
+    residuals are so correlated (κ = 20) that it is worth only 10."""
+    def cand(net, score, kappa):
+        return SimpleNamespace(metrics={"r_excess": net, "r_wp_net": net, "score": score,
+                                        "correlation_factor": kappa, "noise_scale": 1.5})
+
+    clear = decide([cand(0.05, 1000.0, 1.0), cand(0.1, 1300.0, 1.0)])
+    assert clear.label == SOLVED
+    assert clear.significance == pytest.approx(200.0)
+    weak = decide([cand(0.05, 1000.0, 20.0), cand(0.1, 1300.0, 20.0)])
+    assert weak.label == AMBIGUOUS
+    assert weak.significance == pytest.approx(10.0)
+    assert "significan" in weak.reason
+    assert weak.to_json()["significance"] == pytest.approx(10.0)

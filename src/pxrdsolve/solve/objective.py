@@ -323,7 +323,10 @@ def fit_metrics(data: FitData, fit: LinearFit, num_params: torch.Tensor | int) -
     * ``r_wp_net``: the same with the fitted background removed from y in the denominator;
     * ``r_exp_net`` = √((N−P)/Σw(y−bg)²) and ``gof`` = χ²/(N−P) (NaN without esds/counts);
     * ``r_excess`` = √(max(r_wp_net² − r_exp_net², 0)): misfit beyond counting noise (= r_wp_net
-      without a noise model), the number the verdict uses.
+      without a noise model), the number the verdict uses;
+    * ``residual_lag1``: lag-1 autocorrelation ρ = Σ r_i r_{i+1} / Σ r_i² of the weighted residuals
+      r = √w (y − y_c) (≈ 0 for a fit at the noise level, → 1 for a smooth systematic misfit; the
+      serial correlation of Bérar & Lelann, J. Appl. Cryst. 24, 1 (1991)).
     """
     y, w = data.intensity, data.weight
     calc, bg, chi2 = fit.calculated.detach(), fit.background.detach(), fit.chi2.detach()
@@ -342,8 +345,10 @@ def fit_metrics(data: FitData, fit: LinearFit, num_params: torch.Tensor | int) -
         gof = torch.full_like(chi2, math.nan)
         r_exp_net = torch.full_like(chi2, math.nan)
         r_excess = r_wp_net
+    res = w.sqrt() * (y - calc)
+    lag1 = (res[..., 1:] * res[..., :-1]).sum(-1) / (res**2).sum(-1).clamp_min(1e-300)
     out = {"r_wp": r_wp, "r_p": r_p, "r_wp_net": r_wp_net, "r_exp_net": r_exp_net, "gof": gof,
-           "r_excess": r_excess, "chi2": chi2, "scale": fit.scale.detach()}
+           "r_excess": r_excess, "chi2": chi2, "scale": fit.scale.detach(), "residual_lag1": lag1}
     return {k: v.detach().cpu().numpy().astype(float) for k, v in out.items()}
 
 

@@ -47,7 +47,7 @@ from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
 from pxrdsolve.solve.render import peak_fwhm_q, render_sticks, stick_pad
 from pxrdsolve.solve.scan import ScanConfig, scan_broadening, scan_scales, volume_scan
-from pxrdsolve.solve.selection import model_parameters, penalised_chi2
+from pxrdsolve.solve.selection import correlation_factor, model_parameters, noise_scale, penalised_chi2
 from pxrdsolve.solve.texture import (
     TextureConfig,
     march_dollase_weight,
@@ -123,6 +123,8 @@ class RefineConfig:
     axial: AxialScanConfig = field(default_factory=AxialScanConfig)
     polish: PolishConfig = field(default_factory=PolishConfig)
     texture: TextureConfig = field(default_factory=TextureConfig)
+    # final ranking: largest serial-correlation factor κ of the information criterion (solve.selection)
+    max_correlation_factor: float = 20.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -379,7 +381,10 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     after = fit_metrics(data, final_fit, num_params)
     model_params = model_counts()
     after["model_params"] = model_params.astype(float)
-    after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points)
+    kappa = correlation_factor(after["chi2"], after["residual_lag1"], config.max_correlation_factor)
+    s2 = noise_scale(after["chi2"], model_params, data.n_points)
+    after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points, scale=s2, correlation=kappa)
+    after["correlation_factor"], after["noise_scale"] = np.full(bsz, kappa), np.full(bsz, s2)
     recs = [t.primitive_record() for t in tpls]
     times["total"] = time.perf_counter() - t0
     return RefineResult(

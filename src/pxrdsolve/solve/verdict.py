@@ -3,7 +3,12 @@
 * fit quality: ``r_excess`` of the best candidate, the net-of-background R_wp with the counting
   noise removed in quadrature (√(R_wp,net² − R_exp,net²); R_wp,net for patterns without esds);
 * margin: relative gap (R_wp,net(2nd) − R_wp,net(1st)) / R_wp,net(1st) to the next *distinct*
-  structure (∞ when there is none).
+  structure (∞ when there is none);
+* significance: the same gap in the ranking's information criterion, in units of the correlated noise,
+  (score(2nd) − score(1st)) / (κ s²) (see :mod:`pxrdsolve.solve.selection`): how many effective
+  independent points' worth of evidence separate the answer from the runner-up, its extra
+  parameters paid for.  On measured data a large R_wp margin can rest on one smooth misfit spread
+  over many correlated points; the significance discounts it.
 
 ``solved`` needs a good fit and a clear margin; ``ambiguous`` a usable fit with a small margin or
 a mediocre fit; otherwise ``no confident solution`` (the CLI exits with status 1 and presents no
@@ -51,6 +56,7 @@ class VerdictConfig:
     solved_max_excess_no_noise_model: float = 0.075
     usable_max_excess: float = 0.3
     min_margin: float = 0.5
+    min_significance: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class Verdict:
     reason: str
     best_excess: float
     margin: float
+    significance: float = math.inf
 
     @property
     def confident(self) -> bool:
@@ -68,7 +75,17 @@ class Verdict:
 
     def to_json(self) -> dict:
         return {"label": self.label, "reason": self.reason, "best_r_excess": self.best_excess,
-                "margin": self.margin if math.isfinite(self.margin) else "inf"}
+                "margin": self.margin if math.isfinite(self.margin) else "inf",
+                "significance": self.significance if math.isfinite(self.significance) else "inf"}
+
+
+def significance(best: dict, second: dict) -> float:
+    """(score₂ − score₁)/(κ s²) from the ranking's metrics; ∞ when they lack the criterion's terms."""
+    try:
+        unit = float(best["correlation_factor"]) * float(best["noise_scale"])
+        return (float(second["score"]) - float(best["score"])) / max(unit, 1e-300)
+    except KeyError:
+        return math.inf
 
 
 def decide(ranked: list, config: VerdictConfig = VerdictConfig()) -> Verdict:
@@ -80,17 +97,22 @@ def decide(ranked: list, config: VerdictConfig = VerdictConfig()) -> Verdict:
     if len(ranked) > 1:
         r1, r2 = float(best["r_wp_net"]), float(ranked[1].metrics["r_wp_net"])
         margin = (r2 - r1) / max(r1, 1e-6)
+        sig = significance(best, ranked[1].metrics)
     else:
-        margin = math.inf
+        margin = sig = math.inf
     if not math.isfinite(excess) or excess > config.usable_max_excess:
         return Verdict(NO_SOLUTION, f"best fit too poor (excess R_wp {excess:.3f} > {config.usable_max_excess})",
-                       excess, margin)
+                       excess, margin, sig)
     noise_model = math.isfinite(float(best.get("r_exp_net", math.nan)))
     solved_max = config.solved_max_excess if noise_model else config.solved_max_excess_no_noise_model
     if excess > solved_max:
-        return Verdict(AMBIGUOUS, f"mediocre best fit (excess R_wp {excess:.3f} > {solved_max})", excess, margin)
+        return Verdict(AMBIGUOUS, f"mediocre best fit (excess R_wp {excess:.3f} > {solved_max})", excess, margin,
+                       sig)
     if margin < config.min_margin:
         return Verdict(AMBIGUOUS, f"next distinct structure fits almost as well (margin {margin:.1%})", excess,
-                       margin)
+                       margin, sig)
+    if sig < config.min_significance:
+        return Verdict(AMBIGUOUS, f"next distinct structure not significantly worse (significance {sig:.0f} "
+                       f"< {config.min_significance:.0f} effective points)", excess, margin, sig)
     return Verdict(SOLVED, f"good fit (excess R_wp {excess:.3f}), margin {margin:.1%} to the next structure",
-                   excess, margin)
+                   excess, margin, sig)
