@@ -8,6 +8,10 @@ can then be tried on the stored pools without re-solving.  Use validation rows f
 Resumable (cases already in OUT are skipped).
 
     python benchmarks/selection_pool.py ../shared/data/mp_20/cdvae_mp20_pilot_val1000.csv OUT.jsonl --first 80 --seed 1
+    python benchmarks/selection_pool.py --analyse OUT.jsonl    # top-1 and verdict per (κ_max, significance)
+
+The analysis re-ranks the stored distinct structures by χ² + κ s² P ln(N/κ) (``pxrdsolve.solve.selection``) and
+applies the verdict's rules (excess ≤ 0.15, R_wp margin ≥ 0.5, significance ≥ T), for a grid of κ_max and T.
 """
 
 from __future__ import annotations
@@ -15,12 +19,67 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 
+def _replay(cases: list[dict], kappa_max: float, min_sig: float, margin: float = 0.5, excess: float = 0.15) -> dict:
+    """Top-1, top-10 and `solved` counts when the stored pools are ranked and judged with these settings."""
+    import numpy as np
+
+    from pxrdsolve.solve.selection import correlation_factor, noise_scale, penalised_chi2
+
+    out = dict(n=len(cases), top1=0, top10=0, solved=0, solved_right=0)
+    for c in cases:
+        pool = {p["index"]: p for p in c["pool"]}
+        reps = [pool[x["index"]] for x in c["ranked"] if x["index"] in pool]
+        if not reps:
+            continue
+        chi2 = np.array([p["chi2"] for p in c["pool"]])
+        params = np.array([p["params"] for p in c["pool"]])
+        kappa = correlation_factor(chi2, np.array([p["lag1"] for p in c["pool"]]), kappa_max)
+        s2 = noise_scale(chi2, params, c["n_points"])
+        score = {p["index"]: float(v) for p, v in
+                 zip(reps, penalised_chi2(np.array([p["chi2"] for p in reps]), np.array([p["params"] for p in reps]),
+                                          c["n_points"], scale=s2, correlation=kappa))}
+        reps.sort(key=lambda p: score[p["index"]])
+        best = reps[0]
+        out["top1"] += best["match"]
+        out["top10"] += any(p["match"] for p in reps[:10])
+        if len(reps) > 1:
+            gap = (reps[1]["r_wp_net"] - best["r_wp_net"]) / best["r_wp_net"]
+            sig = (score[reps[1]["index"]] - score[best["index"]]) / (kappa * s2)
+        else:
+            gap = sig = float("inf")
+        if best["r_excess"] <= excess and gap >= margin and sig >= min_sig:
+            out["solved"] += 1
+            out["solved_right"] += best["match"]
+    return out
+
+
+def analyse(path: Path) -> None:
+    cases = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            c = json.loads(line)
+            cases.setdefault(c["index"], c)
+    rows = list(cases.values())
+    print("kappa_max  min_significance  n  top1  top10  solved  right  precision  recall")
+    for kappa_max in (1.0, 10.0, 20.0, 50.0):
+        for min_sig in (0.0, 50.0, 100.0):
+            r = _replay(rows, kappa_max, min_sig)
+            prec = r["solved_right"] / max(r["solved"], 1)
+            rec = r["solved_right"] / max(r["top1"], 1)
+            print(f"{kappa_max:9.0f}  {min_sig:16.0f}  {r['n']}  {r['top1']:4d}  {r['top10']:5d}  {r['solved']:6d}  "
+                  f"{r['solved_right']:5d}  {prec:9.1%}  {rec:6.1%}")
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--analyse":
+        analyse(Path(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv", type=Path)
     ap.add_argument("out", type=Path)
