@@ -98,7 +98,7 @@ def test_verdict_needs_a_significant_gap_in_correlated_noise_units():
     """Same R_wp margin (100 %): `solved` when the criterion's gap is 200 effective points, `ambiguous` when the
     residuals are so correlated (κ = 20) that it is worth only 10."""
     def cand(net, score, kappa):
-        return SimpleNamespace(metrics={"r_excess": net, "r_wp_net": net, "score": score,
+        return SimpleNamespace(metrics={"r_excess": net, "r_wp_net": net, "r_exp_net": 0.02, "score": score,
                                         "correlation_factor": kappa, "noise_scale": 1.5})
 
     clear = decide([cand(0.05, 1000.0, 1.0), cand(0.1, 1300.0, 1.0)])
@@ -109,3 +109,6 @@ def test_verdict_needs_a_significant_gap_in_correlated_noise_units():
     assert weak.significance == pytest.approx(10.0)
     assert "significan" in weak.reason
     assert weak.to_json()["significance"] == pytest.approx(10.0)
+    unit_weights = [SimpleNamespace(metrics=c.metrics | {"r_exp_net": math.nan})
+                    for c in (cand(0.05, 1000.0, 20.0), cand(0.1, 1300.0, 20.0))]
+    assert decide(unit_weights).label == SOLVED  # calibrated on counting data only

@@ -381,7 +381,8 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     after = fit_metrics(data, final_fit, num_params)
     model_params = model_counts()
     after["model_params"] = model_params.astype(float)
-    kappa = correlation_factor(after["chi2"], after["residual_lag1"], config.max_correlation_factor)
+    kappa = correlation_factor(after["chi2"], after["residual_lag1"],  # calibrated on counting data only
+                               config.max_correlation_factor if data.has_noise_model else 1.0)
     s2 = noise_scale(after["chi2"], model_params, data.n_points)
     after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points, scale=s2, correlation=kappa)
     after["correlation_factor"], after["noise_scale"] = np.full(bsz, kappa), np.full(bsz, s2)
