@@ -1,18 +1,21 @@
-"""Structure factors of every reflection up to Q_max, computed on dense hkl boxes with matrix products.
+"""Structure factors of every reflection up to Q_max, computed from per-crystal hkl boxes with matrix products.
 
 For a crystal with atoms j (fractional r_j = (x_j, y_j, z_j), weight w_j = occupancy) the structure
 factor separates per element e (form factor f_e(s), s = Q/4π Å⁻¹, Debye–Waller exp(−B s²)):
 
     F(h, k, l) = Σ_e f_e(s) e^{−B_e s²} · Σ_{j∈e} w_j · e^{2πi h x_j} · e^{2πi k y_j} · e^{2πi l z_j}
 
-The inner sum over atoms is a batched complex matrix product between the (h, k) and the l phase
-tables, evaluated on the half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L that contains every reflection with
-|G| ≤ g_max (H = ⌊g_max·|a|⌋, since h = G·a).  Crystals of similar box size are processed together,
-padded to the largest box and atom count of their group.  Reflections outside the sphere and the
-Friedel-redundant half (first non-zero index negative) are then dropped.  Everything is a torch
-operation, so |F|² is differentiable with respect to the lattice (through s) and the coordinates.
+The inner sum over atoms is, per crystal, a complex matrix product between the (h, k) and the (l, e)
+phase tables, evaluated on the crystal's half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L that contains every
+reflection with |G| ≤ g_max (H = ⌊g_max·|a|⌋, since h = G·a).  Nothing is padded: the phase tables
+of all crystals of a batch are built in one flat (ragged) pass, each crystal's product is written
+into one flat buffer, and the reflections inside the sphere and in the Friedel half space (first
+non-zero index positive) are enumerated, gathered and given their form factors in one flat pass for
+the whole batch, so the number of torch operations does not grow with the variety of box sizes.
+Everything is a torch operation, so |F|² is differentiable with respect to the lattice (through s)
+and the coordinates.
 
-Reproducibility: a matrix product's rounding depends on the padded shapes and the thread count, and
+Reproducibility: a matrix product's rounding depends on its shapes and the thread count, and
 torch's complex multiply rounds differently in its vectorised and scalar paths.  In the float32 mode
 (``simulate``) the phase factors are therefore put on a fixed-point grid and summed exactly in
 float64, complex products are written in real arithmetic, and small sums run in a fixed order, so a
@@ -21,8 +24,8 @@ crystal's peaks are bit-identical whatever batch, shard or thread count computed
 
 from __future__ import annotations
 
+import itertools
 import math
-from functools import lru_cache
 
 import torch
 
@@ -33,9 +36,6 @@ from pxrdsolve.errors import InputError
 from pxrdsolve.ops.fft import complex_mul
 from pxrdsolve.ops.scatter import repeat_segments, scatter_sum
 
-_GROUP_BUDGET = 20_000_000  # padded box points × atoms per group
-_MAX_WASTE = 5.0  # padded work / useful work allowed in a group
-
 
 def box_extent(lattice: torch.Tensor, q_max: torch.Tensor) -> torch.Tensor:
     """(B, 3) integer H, K, L bounding every reflection with Q ≤ q_max (Å⁻¹)."""
@@ -44,32 +44,8 @@ def box_extent(lattice: torch.Tensor, q_max: torch.Tensor) -> torch.Tensor:
     return torch.floor(g_max[:, None] * lengths * (1 + 1e-9) + 1e-9).long()
 
 
-def _groups(ext: torch.Tensor, num_atoms: torch.Tensor) -> list[list[int]]:
-    """Crystals grouped by similar padded box size (sorted), within a work budget per group."""
-    vol = ((ext[:, 0] + 1) * (2 * ext[:, 1] + 1) * (2 * ext[:, 2] + 1)).tolist()
-    order = sorted(range(len(vol)), key=lambda i: (vol[i], int(num_atoms[i])))
-    ext_l, nat = ext.tolist(), num_atoms.tolist()
-    groups: list[list[int]] = []
-    cur: list[int] = []
-    mx = [0, 0, 0, 0]
-    work = 0  # Σ box·atoms of the group's crystals
-    for i in order:
-        new = [max(mx[0], ext_l[i][0]), max(mx[1], ext_l[i][1]), max(mx[2], ext_l[i][2]), max(mx[3], nat[i])]
-        padded = (new[0] + 1) * (2 * new[1] + 1) * (2 * new[2] + 1) * new[3] * (len(cur) + 1)
-        own = vol[i] * nat[i]
-        if cur and (padded > _GROUP_BUDGET or padded > _MAX_WASTE * (work + own) + 4096):
-            groups.append(cur)
-            cur, new, work = [], [ext_l[i][0], ext_l[i][1], ext_l[i][2], nat[i]], 0
-        cur.append(i)
-        work += own
-        mx = new
-    if cur:
-        groups.append(cur)
-    return groups
-
-
 def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.dtype):
-    """cos and sin of 2π·n·x for n = 0..n_max (or −n_max..n_max): two (C, N, n) real tensors."""
+    """cos and sin of 2π·n·x for n = 0..n_max (or −n_max..n_max): two (..., n) real tensors."""
     lo = -n_max if negative else 0
     n = torch.arange(lo, n_max + 1, dtype=coord.dtype, device=coord.device)
     t = coord[..., None] * n
@@ -78,55 +54,11 @@ def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.
     return torch.cos(ang), torch.sin(ang)
 
 
-def _complex_outer(ar: torch.Tensor, ai: torch.Tensor, br: torch.Tensor, bi: torch.Tensor):
-    """(a ⊗ b) over the last axes of (C, N, A) and (C, N, B) complex numbers given as real parts → (C, N, A·B).
-
-    Real arithmetic (:func:`~pxrdsolve.ops.fft.complex_mul`), so a crystal's numbers do not depend on
-    the padding of its batch.
-    """
-    c, n = ar.shape[:2]
-    re, im = complex_mul(ar[..., :, None], ai[..., :, None], br[..., None, :], bi[..., None, :])
-    return re.reshape(c, n, -1), im.reshape(c, n, -1)
-
-
 def _fixed_point_bits(num_atoms: torch.Tensor) -> torch.Tensor:
     """Fraction bits b per crystal such that phase factors on the grid 2^-b, their products (grid
     2^-2b, |·| ≤ 1) and sums over ≤ N atoms are exact in float64: 2b + ⌈log2 N⌉ + 2 ≤ 53, b ≤ 23."""
     log_n = torch.ceil(torch.log2(num_atoms.clamp_min(1).double())).long()
     return ((51 - log_n) // 2).clamp(max=23)
-
-
-def _atom_sum(hk_r, hk_i, bz_r, bz_i, scale: torch.Tensor) -> torch.Tensor:
-    """Σ_atoms hk ⊗ bz exactly, as a batched complex matrix product: (C, N, M), (C, N, P) → (C, M, P).
-
-    With ``scale`` (2^b per crystal, see :func:`_fixed_point_bits`) both factors are first rounded to
-    the fixed-point grid 2^-b (as integers ×2^b) and multiplied in complex128: every product and
-    partial sum is an integer below 2^53, hence exact, so the result does not depend on the
-    summation order that the matrix product picks for the padded shapes and the thread count: it is
-    bit-identical whatever the batch composition, batch size, shard or number of threads; the caller
-    divides by scale² (exact).
-    """
-    s = scale.to(hk_r.dtype).view(-1, 1, 1)  # powers of two: x·s and the rounding are exact in float32
-    hk = torch.complex(torch.round(hk_r * s).double(), torch.round(hk_i * s).double())
-    bz = torch.complex(torch.round(bz_r * s).double(), torch.round(bz_i * s).double())
-    return torch.bmm(hk.transpose(1, 2), bz)
-
-
-@lru_cache(maxsize=512)
-def _box_tables(hm: int, km: int, lm: int, dtype: torch.dtype, device: torch.device):
-    """The half box 0 ≤ h ≤ hm, |k| ≤ km, |l| ≤ lm (box order): hkl (P, 3), the Friedel half-space mask
-    (P,) and the quadratic-form monomials (P, 6) h², k², l², 2hk, 2hl, 2kl in ``dtype``.  Cached: batches
-    repeat the same few box shapes, and building them was a tenth of the simulator's time (read-only)."""
-    h = torch.arange(0, hm + 1, device=device)
-    k = torch.arange(-km, km + 1, device=device)
-    l_ = torch.arange(-lm, lm + 1, device=device)
-    hh, kk, ll = torch.meshgrid(h, k, l_, indexing="ij")
-    hkl_box = torch.stack([hh, kk, ll], dim=-1).reshape(-1, 3)
-    half = (hkl_box[:, 0] > 0) | (hkl_box[:, 1] > 0) | ((hkl_box[:, 1] == 0) & (hkl_box[:, 2] > 0))
-    hf = hkl_box.to(dtype)
-    quad = torch.stack([hf[:, 0] ** 2, hf[:, 1] ** 2, hf[:, 2] ** 2, 2 * hf[:, 0] * hf[:, 1],
-                        2 * hf[:, 0] * hf[:, 2], 2 * hf[:, 1] * hf[:, 2]], dim=1)
-    return hkl_box, half, quad
 
 
 def _quadratic_form(m6: torch.Tensor, quad: torch.Tensor) -> torch.Tensor:
@@ -156,6 +88,171 @@ def _slots(crystals: CrystalBatch):
     return local, z, b_values[uniq % nb], first, count
 
 
+def _ragged(counts: torch.Tensor, inner: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For segments of ``counts`` items laid out as rows of ``inner`` columns: (segment, row, column)."""
+    seg, pos = repeat_segments(counts)
+    width = inner[seg]
+    row = torch.div(pos, width, rounding_mode="floor")
+    return seg, row, pos - row * width
+
+
+def _class_products(crystals: CrystalBatch, keys: list[tuple[int, int]], exact: bool, product):
+    """Per-atom phase tables, one dense tensor per class of crystals with equal ``keys`` (table shape).
+
+    ``product(atom rows (n,), key)`` returns the real and imaginary parts (n, A, B) of the atoms'
+    tables.  Returns (for each crystal (class, first row), tables (n_class, A·B) complex, atoms in
+    crystal order), rounded to integers first when ``exact``.
+    """
+    dev = crystals.lattice.device
+    starts = list(itertools.accumulate(crystals.num_atoms.tolist(), initial=0))
+    classes: dict[tuple[int, int], list[int]] = {}
+    for c, key in enumerate(keys):
+        classes.setdefault(key, []).append(c)
+    where: list[tuple[int, int]] = [(0, 0)] * len(keys)
+    tables = []
+    for t, (key, members) in enumerate(classes.items()):
+        rows = []
+        for c in members:
+            where[c] = (t, len(rows))
+            rows.extend(range(starts[c], starts[c + 1]))
+        re, im = product(torch.tensor(rows, dtype=torch.long, device=dev), key)
+        if exact:  # integers below 2^24, products below 2^53: exact in float64, whatever the summation order
+            tab = torch.view_as_complex(torch.stack([torch.round(re), torch.round(im)], dim=-1).double())
+        else:
+            tab = torch.complex(re, im)
+        tables.append(tab.reshape(len(rows), -1))
+    return where, tables
+
+
+def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Tensor, n_slots: torch.Tensor,
+                cdt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Σ_{j∈e} w_j e^{2πi(hx_j + ky_j + lz_j)} on every crystal's half box, flat: (S + 1,) complex.
+
+    Crystal c's block starts at the returned offset[c] (B,) and is laid out as (box point, slot e),
+    box points in (h, k, l) order; the last element is a zero (where absent slots point).  In float32
+    mode the sums are exact fixed-point integers ×2^(2b), b (B,) returned (else None): divide by
+    scale² = 2^(2b).
+    """
+    dev = crystals.lattice.device
+    exact = cdt == torch.float32
+    atom_c = crystals.batch
+    hm, km, lm = (int(v) for v in ext.max(dim=0).values)
+    exr, exi = _phase_table(crystals.frac[:, 0], hm, False, cdt)  # (N, hm+1), all crystals at once
+    eyr, eyi = _phase_table(crystals.frac[:, 1], km, True, cdt)  # (N, 2km+1)
+    ezr, ezi = _phase_table(crystals.frac[:, 2], lm, True, cdt)  # (N, 2lm+1)
+    w = crystals.occupancy.to(cdt)
+    bits = None
+    if exact:  # fixed point: ×2^b per crystal; a power of two commutes with every rounding below
+        bits = _fixed_point_bits(crystals.num_atoms)
+        s = torch.exp2(bits.double()).to(cdt)[atom_c]
+        exr, exi, w = exr * s[:, None], exi * s[:, None], w * s
+    # one dense outer product per class of crystals with the same table shape (no index arithmetic)
+    e_ar = torch.arange(int(n_slots.max()), device=dev)
+    w_slot = torch.where(e_ar == slot_local[:, None], w[:, None], torch.zeros((), dtype=cdt, device=dev))
+    ext_l, ne_l = ext.tolist(), n_slots.tolist()
+
+    def hk_product(rows: torch.Tensor, key: tuple[int, int]):  # e^{2πi(h x + k y)}: (n, H+1, 2K+1)
+        h, k = key[0] + 1, slice(km - key[1], km + key[1] + 1)
+        return complex_mul(exr[rows, :h, None], exi[rows, :h, None], eyr[rows, None, k], eyi[rows, None, k])
+
+    def bz_product(rows: torch.Tensor, key: tuple[int, int]):  # w e^{2πi l z} in the atom's slot: (n, 2L+1, E)
+        z, we = slice(lm - key[0], lm + key[0] + 1), w_slot[rows, None, : key[1]]
+        return ezr[rows, z, None] * we, ezi[rows, z, None] * we
+
+    hk_of, hk_tabs = _class_products(crystals, [(h, k) for h, k, _ in ext_l], exact, hk_product)
+    bz_of, bz_tabs = _class_products(crystals, [(lz, ne) for (_, _, lz), ne in zip(ext_l, ne_l)], exact, bz_product)
+    n_c = crystals.num_atoms.tolist()
+    hk_c = [(h + 1) * (2 * k + 1) for h, k, _ in ext_l]
+    le_c = [(2 * lz + 1) * ne for (_, _, lz), ne in zip(ext_l, ne_l)]
+    sizes = [p * q for p, q in zip(hk_c, le_c)]
+    offsets = torch.tensor([0, *itertools.accumulate(sizes)], device=dev)
+    out = torch.empty(int(offsets[-1]) + 1, dtype=hk_tabs[0].dtype, device=dev)  # every block is written
+    out[-1] = 0
+    grad = any(t.requires_grad for t in hk_tabs + bz_tabs)
+    parts = []
+    o_s = 0
+    for c, (n, p, q, sz) in enumerate(zip(n_c, hk_c, le_c, sizes)):  # one product per crystal, no padding
+        (ta, ra), (tb, rb) = hk_of[c], bz_of[c]
+        lhs = hk_tabs[ta][ra:ra + n].view(n, p).t()
+        rhs = bz_tabs[tb][rb:rb + n].view(n, q)
+        if grad:
+            parts.append((lhs @ rhs).reshape(-1))
+        else:
+            torch.mm(lhs, rhs, out=out[o_s:o_s + sz].view(p, q))
+        o_s += sz
+    if grad:
+        out = torch.cat([*parts, out[-1:]])
+    return out, offsets[:-1], bits
+
+
+@torch.no_grad()
+def _sphere_points(ext: torch.Tensor, m6: torch.Tensor, g2_lo: float, g2_hi: float):
+    """Half-space reflections with g2_lo ≤ g² ≤ g2_hi (Å⁻²) of every crystal, in (crystal, h, k, l) order.
+
+    Each (h, k) column of a crystal's half box meets the sphere in one run of l, found from the
+    roots of the quadratic g²(l) with a margin; the points of the runs are then tested with g² summed
+    in a fixed order (:func:`_quadratic_form`), so the set does not depend on the batch.  Returns
+    (crystal (R,), hkl (R, 3), position in the crystal's half box (R,), monomials (R, 6), g² (R,)).
+    """
+    dk = 2 * ext[:, 1] + 1
+    cc, h, kk = _ragged((ext[:, 0] + 1) * dk, dk)
+    col = h * dk[cc] + kk  # column index in the crystal's (h, k) table
+    k = kk - ext[cc, 1]
+    m = m6[cc]
+    hf, kf = h.to(m.dtype), k.to(m.dtype)
+    a = m[:, 2]
+    b = m[:, 4] * hf + m[:, 5] * kf
+    c0 = m[:, 0] * hf * hf + m[:, 1] * kf * kf + 2.0 * m[:, 3] * hf * kf
+    disc = b * b - a * (c0 - g2_hi * (1 + 1e-9))
+    root = torch.sqrt(disc.clamp_min(0.0))
+    lmax = ext[cc, 2]
+    lo = torch.maximum(torch.ceil((-b - root) / a - 1e-6).long(), -lmax)
+    hi = torch.minimum(torch.floor((-b + root) / a + 1e-6).long(), lmax)
+    lo = torch.where((h == 0) & (k == 0), lo.clamp_min(1), lo)  # Friedel half: h > 0, or h = 0 and k > 0,
+    hi = torch.where((h == 0) & (k < 0), lo - 1, hi)  # or h = k = 0 and l > 0
+    count = torch.where(disc >= 0, (hi - lo + 1).clamp_min(0), torch.zeros_like(lo))
+    seg, step = repeat_segments(count)
+    c, l_ = cc[seg], lo[seg] + step
+    hkl = torch.stack([h[seg], k[seg], l_], dim=1)
+    hq = hkl.to(m6.dtype)
+    quad = torch.stack([hq[:, 0] ** 2, hq[:, 1] ** 2, hq[:, 2] ** 2, 2 * hq[:, 0] * hq[:, 1],
+                        2 * hq[:, 0] * hq[:, 2], 2 * hq[:, 1] * hq[:, 2]], dim=1)  # exact integers
+    g2 = _quadratic_form(m6.index_select(0, c), quad)
+    inside = torch.nonzero((g2 <= g2_hi * (1 + 1e-12)) & (g2 >= g2_lo * (1 - 1e-12))).squeeze(1)
+    c, seg = c[inside], seg[inside]
+    pos = col[seg] * (2 * ext[c, 2] + 1) + hkl[inside, 2] + ext[c, 2]
+    return c, hkl[inside], pos, quad[inside], g2[inside]
+
+
+def _slot_form_factors(crystals: CrystalBatch, coeff_all: torch.Tensor, rows: torch.Tensor, s2: torch.Tensor,
+                       valid: torch.Tensor, slot_z: torch.Tensor, slot_b: torch.Tensor, slot_first: torch.Tensor):
+    """f_e(s)·exp(−B_e s²) (electrons) of each reflection's crystal's slots, (R, E) in the dtype of ``s2``
+    (Å⁻², s² per reflection); absent slots get finite values (Z = 1, B = 0).
+
+    The values depend only on (Z, B, s²), so without gradients they are computed once per distinct
+    (crystal, s²) (equivalent reflections share s² exactly) and gathered: the same bits either way.
+    """
+    cdt = s2.dtype
+    e_ar = torch.arange(valid.shape[1], device=valid.device)
+    e_idx = (slot_first[:, None] + e_ar).clamp_max(slot_z.numel() - 1)
+    z_slot = torch.where(valid, slot_z[e_idx], torch.ones_like(e_idx))
+    b_slot = torch.where(valid, slot_b[e_idx], torch.zeros_like(slot_b[e_idx])).to(cdt)
+    coef = coeff_all[z_slot]  # (B, E, 4, 2)
+    amp, width = coef[..., 0], -coef[..., 1]
+    back = None
+    if cdt == torch.float32 and not s2.requires_grad:  # one row per distinct (crystal, s²)
+        key, back = torch.unique(rows * 2**32 + s2.view(torch.int32).long(), return_inverse=True)
+        rows = torch.div(key, 2**32, rounding_mode="floor")
+        s2 = (key - rows * 2**32).int().view(torch.float32)
+    s2e = s2[:, None]
+    gauss = amp.index_select(0, rows) * torch.exp(width.index_select(0, rows) * s2e[..., None])  # (U, E, 4)
+    gsum = gauss[..., 0] + gauss[..., 1] + gauss[..., 2] + gauss[..., 3]  # fixed order (no reduction)
+    f = z_slot.to(cdt).index_select(0, rows) - MOTT_BETHE * s2e * gsum
+    if bool((crystals.b_iso != 0).any()):
+        f = f * torch.exp(-b_slot.index_select(0, rows) * s2e)
+    return f if back is None else f.index_select(0, back)
+
+
 def box_reflections(
     crystals: CrystalBatch,
     q_max_inv_angstrom: float,
@@ -164,22 +261,24 @@ def box_reflections(
 ) -> tuple[Reflections, torch.Tensor, torch.Tensor]:
     """Half-space reflections with q_min ≤ Q ≤ q_max, their Q and |F|² (electrons², one Friedel mate).
 
-    Returns (reflections, Q (R,) Å⁻¹, |F|² (R,)), grouped by box size (sort by ``crystal_index`` if
-    order matters); Q and |F|² are differentiable in the lattice and coordinates.
+    Returns (reflections, Q (R,) Å⁻¹, |F|² (R,)), sorted by crystal, then h, k, l; Q and |F|² are
+    differentiable in the lattice and coordinates.
     ``compute_dtype`` sets the precision of the phase sums.  With float32 (what ``simulate`` uses)
     the phase factors are rounded to a fixed-point grid of 2^-23 (2^-22 above 32 atoms, …) and
     summed exactly, so a crystal's |F|² are the same bits in any batch, shard or thread count
     (not differentiable in that mode).
     """
     dev = crystals.lattice.device
-    fdtype = crystals.frac.dtype
-    cdt = compute_dtype or fdtype
-    exact = cdt == torch.float32  # reproducible fixed-point phase sums (see _atom_sum)
+    cdt = compute_dtype or crystals.frac.dtype
     bsz = crystals.num_crystals
+    if bsz == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        zero = crystals.lattice.new_zeros(0)
+        return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), zero, zero
     q_max = torch.full((bsz,), float(q_max_inv_angstrom), dtype=torch.float64, device=dev)
     ext = box_extent(crystals.lattice, q_max)
     box = (ext[:, 0] + 1) * (2 * ext[:, 1] + 1) * (2 * ext[:, 2] + 1)
-    if bsz and int(box.max()) > MAX_BOX:
+    if int(box.max()) > MAX_BOX:
         raise InputError("cell too large for this Q range (too many reflections): check the lattice")
     coeff_all, _ = _table()
     coeff_all = coeff_all.to(device=dev, dtype=cdt)
@@ -187,87 +286,29 @@ def box_reflections(
     metric = recip @ recip.transpose(-1, -2)  # (B, 3, 3) Å⁻², differentiable
     m6 = torch.stack([metric[:, 0, 0], metric[:, 1, 1], metric[:, 2, 2], metric[:, 0, 1], metric[:, 0, 2],
                       metric[:, 1, 2]], dim=1)
-    atom_off = crystals.atom_offsets
-    has_dw = bool((crystals.b_iso != 0).any())
     slot_local, slot_z, slot_b, slot_first, slot_count = _slots(crystals)
+    sums, sum_off, bits = _phase_sums(crystals, ext, slot_local, slot_count, cdt)
     g2_lo = (q_min_inv_angstrom / (2.0 * math.pi)) ** 2
     g2_hi = (float(q_max_inv_angstrom) / (2.0 * math.pi)) ** 2
-    out_hkl, out_c, out_f, out_q = [], [], [], []
-    for group in _groups(ext, crystals.num_atoms.cpu()):
-        gi = torch.tensor(group, device=dev)
-        hm, km, lm = (int(v) for v in ext[gi].max(dim=0).values)
-        n_max = int(crystals.num_atoms[gi].max())
-        c = len(group)
-        # padded per-atom arrays and element/Debye–Waller slots
-        seg, pos = repeat_segments(crystals.num_atoms[gi])
-        atoms = atom_off[gi][seg] + pos
-        frac = torch.zeros(c, n_max, 3, dtype=fdtype, device=dev).index_put((seg, pos), crystals.frac[atoms])
-        w = torch.zeros(c, n_max, dtype=cdt, device=dev).index_put((seg, pos), crystals.occupancy[atoms].to(cdt))
-        slot_of = torch.zeros(c, n_max, dtype=torch.long, device=dev).index_put((seg, pos), slot_local[atoms])
-        n_slots = int(slot_count[gi].max())
-        onehot = torch.nn.functional.one_hot(slot_of, n_slots).to(cdt) * w[..., None]  # (C, N, E)
-        exr, exi = _phase_table(frac[..., 0], hm, False, cdt)  # (C, N, H+1)
-        eyr, eyi = _phase_table(frac[..., 1], km, True, cdt)  # (C, N, 2K+1)
-        ezr, ezi = _phase_table(frac[..., 2], lm, True, cdt)  # (C, N, 2L+1)
-        if exact:
-            hk_r, hk_i = _complex_outer(exr, exi, eyr, eyi)  # (C, N, HK)
-            bz_r = (ezr[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)  # (C, N, L·E)
-            bz_i = (ezi[..., :, None] * onehot[..., None, :]).reshape(c, n_max, -1)
-            scale = torch.exp2(_fixed_point_bits(crystals.num_atoms[gi]).double())
-            s_box = _atom_sum(hk_r, hk_i, bz_r, bz_i, scale).reshape(-1, n_slots)  # (C·HK·L, E)
-        else:  # full precision: torch's complex products and a plain matrix product (fastest)
-            ex, ey, ez = torch.complex(exr, exi), torch.complex(eyr, eyi), torch.complex(ezr, ezi)
-            hk = (ex[..., :, None] * ey[..., None, :]).reshape(c, n_max, -1)
-            bz = (ez[..., :, None] * onehot.to(ez.dtype)[..., None, :]).reshape(c, n_max, -1)
-            scale = None
-            s_box = torch.bmm(hk.transpose(1, 2), bz).reshape(-1, n_slots)
-        # reflections inside the sphere and in the half space
-        hkl_box, half, quad = _box_tables(hm, km, lm, metric.dtype, dev)
-        with torch.no_grad():  # candidates in the shell by a fast matrix product (generous bounds) ...
-            g2_box = m6[gi].detach() @ quad.T  # (C, P) Å⁻², g² = hᵀ M h
-            keep = (g2_box <= g2_hi * (1 + 1e-9)) & (g2_box >= g2_lo * (1 - 1e-9)) & half[None, :]
-            rows, pts = torch.nonzero(keep, as_tuple=True)
-        # ... then g² in a fixed summation order (the product's rounding depends on the batch) and the
-        # exact bounds, so the reflections and their Q do not depend on the batch; differentiable
-        g2_sel = _quadratic_form(m6[gi].index_select(0, rows), quad.index_select(0, pts))
-        with torch.no_grad():
-            inside = torch.nonzero((g2_sel <= g2_hi * (1 + 1e-12)) & (g2_sel >= g2_lo * (1 - 1e-12))).squeeze(1)
-        rows, pts, g2_sel = rows[inside], pts[inside], g2_sel[inside]
-        hkl_sel = hkl_box.index_select(0, pts)
-        s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
-        hk_idx = hkl_sel[:, 0] * (2 * km + 1) + (hkl_sel[:, 1] + km)
-        l_idx = hkl_sel[:, 2] + lm
-        flat = (rows * ((hm + 1) * (2 * km + 1)) + hk_idx) * (2 * lm + 1) + l_idx
-        sel = s_box.index_select(0, flat)  # (R, E) complex
-        sel_r, sel_i = sel.real, sel.imag
-        if scale is not None:  # back from fixed point: × 2^-2b, exact
-            inv = (1.0 / scale.double() ** 2).index_select(0, rows)[:, None]
-            sel_r, sel_i = sel_r * inv, sel_i * inv
-        e_idx = (slot_first[gi][:, None] + torch.arange(n_slots, device=dev)).clamp_max(slot_z.numel() - 1)
-        valid = torch.arange(n_slots, device=dev)[None, :] < slot_count[gi][:, None]
-        z_slot = torch.where(valid, slot_z[e_idx], torch.ones_like(e_idx))
-        b_slot = torch.where(valid, slot_b[e_idx], torch.zeros_like(slot_b[e_idx])).to(cdt)
-        coef = coeff_all[z_slot].reshape(c, -1).index_select(0, rows).view(-1, n_slots, 4, 2)  # (R, E, 4, 2)
-        s2e = s2[:, None]
-        zb = torch.cat([z_slot.to(cdt), b_slot], dim=1).index_select(0, rows)
-        gauss = coef[..., 0] * torch.exp(-coef[..., 1] * s2e[..., None])  # (R, E, 4)
-        gsum = gauss[..., 0] + gauss[..., 1] + gauss[..., 2] + gauss[..., 3]  # fixed order (no reduction)
-        f = zb[:, :n_slots] - MOTT_BETHE * s2e * gsum
-        if has_dw:
-            f = f * torch.exp(-zb[:, n_slots:] * s2e)
-        fr, fi = f * sel_r, f * sel_i  # (R, E)
-        re, im = fr[:, 0], fi[:, 0]
-        for e in range(1, n_slots):  # padded slots add exact zeros
-            re, im = re + fr[:, e], im + fi[:, e]
-        out_f.append((re * re + im * im).to(crystals.lattice.dtype))
-        out_hkl.append(hkl_sel)
-        out_c.append(gi[rows])
-        out_q.append(2.0 * math.pi * torch.sqrt(g2_sel))
-    if not out_f:
-        empty = torch.zeros(0, dtype=torch.long, device=dev)
-        zero = crystals.lattice.new_zeros(0)
-        return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), zero, zero
-    return Reflections(torch.cat(out_hkl), torch.cat(out_c)), torch.cat(out_q), torch.cat(out_f)
+    rows, hkl, pos, quad, g2_sel = _sphere_points(ext, m6.detach(), g2_lo, g2_hi)
+    if m6.requires_grad:  # the same sum, differentiable
+        g2_sel = _quadratic_form(m6.index_select(0, rows), quad)
+    s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
+    n_slots = int(slot_count.max())
+    e_ar = torch.arange(n_slots, device=dev)
+    valid = e_ar[None, :] < slot_count[:, None]  # (B, E)
+    idx = torch.where(valid[rows], (sum_off[rows] + pos * slot_count[rows])[:, None] + e_ar, sums.numel() - 1)
+    sel = torch.view_as_real(sums)[idx]  # (R, E, 2) real and imaginary parts, absent slots exact zeros
+    f = _slot_form_factors(crystals, coeff_all, rows, s2, valid, slot_z, slot_b, slot_first)
+    fri = f[..., None] * sel  # (R, E, 2)
+    acc = fri[:, 0]
+    for e in range(1, n_slots):  # absent slots add exact zeros
+        acc = acc + fri[:, e]
+    fsq = acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1]
+    if bits is not None:  # back from fixed point: × 2^-2b on F, exact (a power of two)
+        fsq = fsq * torch.exp2(-4.0 * bits.double()).index_select(0, rows)
+    fsq = fsq.to(crystals.lattice.dtype)
+    return Reflections(hkl, rows), 2.0 * math.pi * torch.sqrt(g2_sel), fsq
 
 
 def structure_factor_squared(
