@@ -96,32 +96,39 @@ def _ragged(counts: torch.Tensor, inner: torch.Tensor) -> tuple[torch.Tensor, to
     return seg, row, pos - row * width
 
 
-def _class_products(crystals: CrystalBatch, keys: list[tuple[int, int]], exact: bool, product):
+def _class_products(crystals: CrystalBatch, keys: list[tuple[int, int]], exact: bool, tables: list[torch.Tensor],
+                    product):
     """Per-atom phase tables, one dense tensor per class of crystals with equal ``keys`` (table shape).
 
-    ``product(atom rows (n,), key)`` returns the real and imaginary parts (n, A, B) of the atoms'
-    tables.  Returns (for each crystal (class, first row), tables (n_class, A·B) complex, atoms in
-    crystal order), rounded to integers first when ``exact``.
+    ``tables`` (per-atom rows) are permuted once so that each class is a block of rows, and
+    ``product(views of its rows, key)`` returns the real and imaginary parts (n, A, B) of the
+    atoms' tables.  Returns (for each crystal (class, first row), tables (n_class, A·B) complex,
+    atoms in crystal order), rounded to integers first when ``exact``.
     """
     dev = crystals.lattice.device
-    starts = list(itertools.accumulate(crystals.num_atoms.tolist(), initial=0))
-    classes: dict[tuple[int, int], list[int]] = {}
-    for c, key in enumerate(keys):
-        classes.setdefault(key, []).append(c)
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    perm_c = torch.tensor(order, dtype=torch.long, device=dev)
+    seg, pos = repeat_segments(crystals.num_atoms.index_select(0, perm_c))
+    rows = crystals.atom_offsets.index_select(0, perm_c).index_select(0, seg) + pos
+    tables = [t.index_select(0, rows) for t in tables]
+    n_at = crystals.num_atoms.tolist()
     where: list[tuple[int, int]] = [(0, 0)] * len(keys)
-    tables = []
-    for t, (key, members) in enumerate(classes.items()):
-        rows = []
-        for c in members:
-            where[c] = (t, len(rows))
-            rows.extend(range(starts[c], starts[c + 1]))
-        re, im = product(torch.tensor(rows, dtype=torch.long, device=dev), key)
+    out: list[torch.Tensor] = []
+    a0 = i = 0
+    while i < len(order):
+        key, a1 = keys[order[i]], a0
+        while i < len(order) and keys[order[i]] == key:
+            where[order[i]] = (len(out), a1 - a0)
+            a1 += n_at[order[i]]
+            i += 1
+        re, im = product([t[a0:a1] for t in tables], key)
         if exact:  # integers below 2^24, products below 2^53: exact in float64, whatever the summation order
-            tab = torch.view_as_complex(torch.stack([torch.round(re), torch.round(im)], dim=-1).double())
+            tab = torch.view_as_complex(torch.round(torch.stack([re, im], dim=-1)).double())
         else:
             tab = torch.complex(re, im)
-        tables.append(tab.reshape(len(rows), -1))
-    return where, tables
+        out.append(tab.reshape(a1 - a0, -1))
+        a0 = a1
+    return where, out
 
 
 def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Tensor, n_slots: torch.Tensor,
@@ -151,16 +158,19 @@ def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Ten
     w_slot = torch.where(e_ar == slot_local[:, None], w[:, None], torch.zeros((), dtype=cdt, device=dev))
     ext_l, ne_l = ext.tolist(), n_slots.tolist()
 
-    def hk_product(rows: torch.Tensor, key: tuple[int, int]):  # e^{2πi(h x + k y)}: (n, H+1, 2K+1)
+
+    def hk_product(t: list[torch.Tensor], key: tuple[int, int]):  # e^{2πi(h x + k y)}: (n, H+1, 2K+1)
         h, k = key[0] + 1, slice(km - key[1], km + key[1] + 1)
-        return complex_mul(exr[rows, :h, None], exi[rows, :h, None], eyr[rows, None, k], eyi[rows, None, k])
+        return complex_mul(t[0][:, :h, None], t[1][:, :h, None], t[2][:, None, k], t[3][:, None, k])
 
-    def bz_product(rows: torch.Tensor, key: tuple[int, int]):  # w e^{2πi l z} in the atom's slot: (n, 2L+1, E)
-        z, we = slice(lm - key[0], lm + key[0] + 1), w_slot[rows, None, : key[1]]
-        return ezr[rows, z, None] * we, ezi[rows, z, None] * we
+    def bz_product(t: list[torch.Tensor], key: tuple[int, int]):  # w e^{2πi l z} in the atom's slot: (n, 2L+1, E)
+        z, we = slice(lm - key[0], lm + key[0] + 1), t[2][:, None, : key[1]]
+        return t[0][:, z, None] * we, t[1][:, z, None] * we
 
-    hk_of, hk_tabs = _class_products(crystals, [(h, k) for h, k, _ in ext_l], exact, hk_product)
-    bz_of, bz_tabs = _class_products(crystals, [(lz, ne) for (_, _, lz), ne in zip(ext_l, ne_l)], exact, bz_product)
+    hk_of, hk_tabs = _class_products(crystals, [(h, k) for h, k, _ in ext_l], exact, [exr, exi, eyr, eyi],
+                                     hk_product)
+    bz_of, bz_tabs = _class_products(crystals, [(lz, ne) for (_, _, lz), ne in zip(ext_l, ne_l)], exact,
+                                     [ezr, ezi, w_slot], bz_product)
     n_c = crystals.num_atoms.tolist()
     hk_c = [(h + 1) * (2 * k + 1) for h, k, _ in ext_l]
     le_c = [(2 * lz + 1) * ne for (_, _, lz), ne in zip(ext_l, ne_l)]
@@ -190,15 +200,15 @@ def _sphere_points(ext: torch.Tensor, m6: torch.Tensor, g2_lo: float, g2_hi: flo
     """Half-space reflections with g2_lo ≤ g² ≤ g2_hi (Å⁻²) of every crystal, in (crystal, h, k, l) order.
 
     Each (h, k) column of a crystal's half box meets the sphere in one run of l, found from the
-    roots of the quadratic g²(l) with a margin; the points of the runs are then tested with g² summed
-    in a fixed order (:func:`_quadratic_form`), so the set does not depend on the batch.  Returns
-    (crystal (R,), hkl (R, 3), position in the crystal's half box (R,), monomials (R, 6), g² (R,)).
+    roots of the quadratic g²(l) with a margin; the points of the runs are then tested with g² =
+    hᵀMh summed term by term in the fixed order of :func:`_quadratic_form` (the terms without l once
+    per column), so the set and g² do not depend on the batch.  Returns (crystal (R,), hkl (R, 3),
+    position in the crystal's half box (R,), g² (R,)).
     """
     dk = 2 * ext[:, 1] + 1
     cc, h, kk = _ragged((ext[:, 0] + 1) * dk, dk)
-    col = h * dk[cc] + kk  # column index in the crystal's (h, k) table
     k = kk - ext[cc, 1]
-    m = m6[cc]
+    m = m6.index_select(0, cc)
     hf, kf = h.to(m.dtype), k.to(m.dtype)
     a = m[:, 2]
     b = m[:, 4] * hf + m[:, 5] * kf
@@ -211,45 +221,49 @@ def _sphere_points(ext: torch.Tensor, m6: torch.Tensor, g2_lo: float, g2_hi: flo
     lo = torch.where((h == 0) & (k == 0), lo.clamp_min(1), lo)  # Friedel half: h > 0, or h = 0 and k > 0,
     hi = torch.where((h == 0) & (k < 0), lo - 1, hi)  # or h = k = 0 and l > 0
     count = torch.where(disc >= 0, (hi - lo + 1).clamp_min(0), torch.zeros_like(lo))
+    # per column: the l-free terms of the fixed-order sum and the factors of the l terms
+    t_hk = m[:, 0] * (hf * hf) + m[:, 1] * (kf * kf)
+    t_2hk = m[:, 3] * (2 * hf * kf)
+    base = (h * dk[cc] + kk) * (2 * lmax + 1) + lmax  # position of (h, k, 0) in the half box
     seg, step = repeat_segments(count)
-    c, l_ = cc[seg], lo[seg] + step
-    hkl = torch.stack([h[seg], k[seg], l_], dim=1)
-    hq = hkl.to(m6.dtype)
-    quad = torch.stack([hq[:, 0] ** 2, hq[:, 1] ** 2, hq[:, 2] ** 2, 2 * hq[:, 0] * hq[:, 1],
-                        2 * hq[:, 0] * hq[:, 2], 2 * hq[:, 1] * hq[:, 2]], dim=1)  # exact integers
-    g2 = _quadratic_form(m6.index_select(0, c), quad)
-    inside = torch.nonzero((g2 <= g2_hi * (1 + 1e-12)) & (g2 >= g2_lo * (1 - 1e-12))).squeeze(1)
-    c, seg = c[inside], seg[inside]
-    pos = col[seg] * (2 * ext[c, 2] + 1) + hkl[inside, 2] + ext[c, 2]
-    return c, hkl[inside], pos, quad[inside], g2[inside]
+    li = lo.index_select(0, seg) + step
+    lf = li.to(m.dtype)
+    g2 = t_hk.index_select(0, seg) + a.index_select(0, seg) * (lf * lf)
+    g2 = g2 + t_2hk.index_select(0, seg)
+    g2 = g2 + m[:, 4].index_select(0, seg) * ((2 * hf).index_select(0, seg) * lf)
+    g2 = g2 + m[:, 5].index_select(0, seg) * ((2 * kf).index_select(0, seg) * lf)
+    ok = g2 <= g2_hi * (1 + 1e-12)
+    if g2_lo > 0:
+        ok &= g2 >= g2_lo * (1 - 1e-12)
+    inside = torch.nonzero(ok).squeeze(1)
+    seg, li = seg.index_select(0, inside), li.index_select(0, inside)
+    hkl = torch.stack([h.index_select(0, seg), k.index_select(0, seg), li], dim=1)
+    return cc.index_select(0, seg), hkl, base.index_select(0, seg) + li, g2.index_select(0, inside)
 
 
 def _slot_form_factors(crystals: CrystalBatch, coeff_all: torch.Tensor, rows: torch.Tensor, s2: torch.Tensor,
-                       valid: torch.Tensor, slot_z: torch.Tensor, slot_b: torch.Tensor, slot_first: torch.Tensor):
-    """f_e(s)·exp(−B_e s²) (electrons) of each reflection's crystal's slots, (R, E) in the dtype of ``s2``
-    (Å⁻², s² per reflection); absent slots get finite values (Z = 1, B = 0).
+                       n_slots: int, slot_z: torch.Tensor, slot_b: torch.Tensor, slot_first: torch.Tensor):
+    """f_e(s)·exp(−B_e s²) (electrons) of the ``n_slots`` slots of each reflection's crystal, (R, E) in
+    the dtype of ``s2`` (Å⁻², s² per reflection; ``rows`` (R,) its crystal).
 
     The values depend only on (Z, B, s²), so without gradients they are computed once per distinct
     (crystal, s²) (equivalent reflections share s² exactly) and gathered: the same bits either way.
     """
     cdt = s2.dtype
-    e_ar = torch.arange(valid.shape[1], device=valid.device)
-    e_idx = (slot_first[:, None] + e_ar).clamp_max(slot_z.numel() - 1)
-    z_slot = torch.where(valid, slot_z[e_idx], torch.ones_like(e_idx))
-    b_slot = torch.where(valid, slot_b[e_idx], torch.zeros_like(slot_b[e_idx])).to(cdt)
-    coef = coeff_all[z_slot]  # (B, E, 4, 2)
-    amp, width = coef[..., 0], -coef[..., 1]
     back = None
     if cdt == torch.float32 and not s2.requires_grad:  # one row per distinct (crystal, s²)
         key, back = torch.unique(rows * 2**32 + s2.view(torch.int32).long(), return_inverse=True)
         rows = torch.div(key, 2**32, rounding_mode="floor")
         s2 = (key - rows * 2**32).int().view(torch.float32)
+    slot = slot_first.index_select(0, rows)[:, None] + torch.arange(n_slots, device=rows.device)
+    z = slot_z[slot]
+    coef = coeff_all[z]  # (U, E, 4, 2)
     s2e = s2[:, None]
-    gauss = amp.index_select(0, rows) * torch.exp(width.index_select(0, rows) * s2e[..., None])  # (U, E, 4)
+    gauss = coef[..., 0] * torch.exp(-coef[..., 1] * s2e[..., None])  # (U, E, 4)
     gsum = gauss[..., 0] + gauss[..., 1] + gauss[..., 2] + gauss[..., 3]  # fixed order (no reduction)
-    f = z_slot.to(cdt).index_select(0, rows) - MOTT_BETHE * s2e * gsum
+    f = z.to(cdt) - MOTT_BETHE * s2e * gsum
     if bool((crystals.b_iso != 0).any()):
-        f = f * torch.exp(-b_slot.index_select(0, rows) * s2e)
+        f = f * torch.exp(-slot_b[slot].to(cdt) * s2e)
     return f if back is None else f.index_select(0, back)
 
 
@@ -261,8 +275,9 @@ def box_reflections(
 ) -> tuple[Reflections, torch.Tensor, torch.Tensor]:
     """Half-space reflections with q_min ≤ Q ≤ q_max, their Q and |F|² (electrons², one Friedel mate).
 
-    Returns (reflections, Q (R,) Å⁻¹, |F|² (R,)), sorted by crystal, then h, k, l; Q and |F|² are
-    differentiable in the lattice and coordinates.
+    Returns (reflections, Q (R,) Å⁻¹, |F|² (R,)): each crystal's reflections are consecutive and in
+    h, k, l order (crystals in order of their number of (Z, B) slots; sort by ``crystal_index`` if
+    that matters); Q and |F|² are differentiable in the lattice and coordinates.
     ``compute_dtype`` sets the precision of the phase sums.  With float32 (what ``simulate`` uses)
     the phase factors are rounded to a fixed-point grid of 2^-23 (2^-22 above 32 atoms, …) and
     summed exactly, so a crystal's |F|² are the same bits in any batch, shard or thread count
@@ -290,21 +305,33 @@ def box_reflections(
     sums, sum_off, bits = _phase_sums(crystals, ext, slot_local, slot_count, cdt)
     g2_lo = (q_min_inv_angstrom / (2.0 * math.pi)) ** 2
     g2_hi = (float(q_max_inv_angstrom) / (2.0 * math.pi)) ** 2
-    rows, hkl, pos, quad, g2_sel = _sphere_points(ext, m6.detach(), g2_lo, g2_hi)
+    # crystals in order of their slot count, so that each count's reflections are one dense block
+    by_e = torch.argsort(slot_count, stable=True)
+    rows, hkl, pos, g2_sel = _sphere_points(ext.index_select(0, by_e), m6.detach().index_select(0, by_e), g2_lo, g2_hi)
+    rows = by_e.index_select(0, rows)
     if m6.requires_grad:  # the same sum, differentiable
+        hq = hkl.to(m6.dtype)
+        quad = torch.stack([hq[:, 0] ** 2, hq[:, 1] ** 2, hq[:, 2] ** 2, 2 * hq[:, 0] * hq[:, 1],
+                            2 * hq[:, 0] * hq[:, 2], 2 * hq[:, 1] * hq[:, 2]], dim=1)  # exact integers
         g2_sel = _quadratic_form(m6.index_select(0, rows), quad)
     s2 = (g2_sel / 4.0).to(cdt)  # s = g/2
-    n_slots = int(slot_count.max())
-    e_ar = torch.arange(n_slots, device=dev)
-    valid = e_ar[None, :] < slot_count[:, None]  # (B, E)
-    idx = torch.where(valid[rows], (sum_off[rows] + pos * slot_count[rows])[:, None] + e_ar, sums.numel() - 1)
-    sel = torch.view_as_real(sums)[idx]  # (R, E, 2) real and imaginary parts, absent slots exact zeros
-    f = _slot_form_factors(crystals, coeff_all, rows, s2, valid, slot_z, slot_b, slot_first)
-    fri = f[..., None] * sel  # (R, E, 2)
-    acc = fri[:, 0]
-    for e in range(1, n_slots):  # absent slots add exact zeros
-        acc = acc + fri[:, e]
-    fsq = acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1]
+    e_rows = slot_count.index_select(0, rows)
+    base = sum_off.index_select(0, rows) + pos * e_rows  # first slot of each reflection in ``sums``
+    parts, r0 = [], 0
+    for n_e, size in enumerate(torch.bincount(e_rows).tolist()):
+        if size == 0:
+            continue
+        sl = slice(r0, r0 + size)
+        r0 += size
+        idx = (base[sl, None] + torch.arange(n_e, device=dev)).reshape(-1)
+        sel = torch.view_as_real(sums.index_select(0, idx)).view(size, n_e, 2)  # (R_e, E, 2) re, im
+        f = _slot_form_factors(crystals, coeff_all, rows[sl], s2[sl], n_e, slot_z, slot_b, slot_first)
+        fri = f[..., None] * sel
+        acc = fri[:, 0]
+        for e in range(1, n_e):  # a fixed order
+            acc = acc + fri[:, e]
+        parts.append(acc[:, 0] * acc[:, 0] + acc[:, 1] * acc[:, 1])
+    fsq = torch.cat(parts) if parts else s2.new_zeros(0, dtype=torch.float64)
     if bits is not None:  # back from fixed point: × 2^-2b on F, exact (a power of two)
         fsq = fsq * torch.exp2(-4.0 * bits.double()).index_select(0, rows)
     fsq = fsq.to(crystals.lattice.dtype)
