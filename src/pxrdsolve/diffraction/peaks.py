@@ -140,33 +140,33 @@ def compute_peaks(
     inten = fsq * lorentz_polarisation(q, lam)
 
     # merge: group by (crystal, round(2θ / tol)); a peak sits at its group's smallest Q
+    # (index_select rather than advanced indexing throughout: the same values, several times faster)
     with torch.no_grad():
         tth = torch.rad2deg(2.0 * torch.asin(q.detach().double() * lam / (4.0 * math.pi)))
         key = torch.round(tth / merge_tol_two_theta_deg).long()
         composite = cidx * (int(key.max()) + 1 if key.numel() else 1) + key
         order = torch.argsort(composite, stable=True)
-        k_s = composite[order]
+        k_s = composite.index_select(0, order)
         new = torch.ones_like(k_s, dtype=torch.bool)
         new[1:] = k_s[1:] != k_s[:-1]
         group = torch.cumsum(new.long(), 0) - 1
         n_groups = int(group[-1]) + 1 if group.numel() else 0
-        first = torch.nonzero(new).squeeze(1)
-        c_s = cidx[order]
-    q_s = q[order]
+        first = order.index_select(0, torch.nonzero(new).squeeze(1))  # the group's first reflection
+    q_s = q.index_select(0, order)
     g_q = q_s.new_full((n_groups,), math.inf).scatter_reduce(0, group, q_s, reduce="amin", include_self=True)
-    g_int = scatter_sum(inten[order], group, n_groups)
-    g_fsq = scatter_sum(fsq[order], group, n_groups)
-    g_c = c_s[first]
-    g_hkl = hkl[order][first]
+    g_int = scatter_sum(inten.index_select(0, order), group, n_groups)
+    g_fsq = scatter_sum(fsq.index_select(0, order), group, n_groups)
+    g_c = cidx.index_select(0, first)
     g_mult = 2 * torch.bincount(group, minlength=n_groups)
 
     with torch.no_grad():
         cmax = scatter_max(g_int.detach(), g_c, bsz)
-        keep = g_int.detach() > min_relative_intensity * cmax[g_c]
-    g_c = g_c[keep]
+        keep = torch.nonzero(g_int.detach() > min_relative_intensity * cmax.index_select(0, g_c)).squeeze(1)
+    g_c = g_c.index_select(0, keep)
     counts = torch.bincount(g_c, minlength=bsz)
     return PeakTable(
-        q_inv_angstrom=g_q[keep], intensity=g_int[keep], f_squared=g_fsq[keep], hkl=g_hkl[keep],
-        multiplicity=g_mult[keep], crystal_index=g_c, offsets=segment_offsets(counts),
+        q_inv_angstrom=g_q.index_select(0, keep), intensity=g_int.index_select(0, keep),
+        f_squared=g_fsq.index_select(0, keep), hkl=hkl.index_select(0, first.index_select(0, keep)),
+        multiplicity=g_mult.index_select(0, keep), crystal_index=g_c, offsets=segment_offsets(counts),
         wavelength_angstrom=lam,
     )
