@@ -183,12 +183,14 @@ def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Ten
     o_s = 0
     for c, (n, p, q, sz) in enumerate(zip(n_c, hk_c, le_c, sizes)):  # one product per crystal, no padding
         (ta, ra), (tb, rb) = hk_of[c], bz_of[c]
-        lhs = hk_tabs[ta][ra:ra + n].view(n, p).t()
-        rhs = bz_tabs[tb][rb:rb + n].view(n, q)
+        lhs_t, rhs_t = hk_tabs[ta], bz_tabs[tb]
         if grad:
-            parts.append((lhs @ rhs).reshape(-1))
-        else:
-            torch.mm(lhs, rhs, out=out[o_s:o_s + sz].view(p, q))
+            lhs = lhs_t[ra:ra + n].t()
+            parts.append((lhs @ rhs_t[rb:rb + n]).reshape(-1))
+        else:  # strided views made directly (the views cost as much as the product for small crystals)
+            lhs = lhs_t.as_strided((p, n), (1, p), lhs_t.storage_offset() + ra * p)
+            rhs = rhs_t.as_strided((n, q), (q, 1), rhs_t.storage_offset() + rb * q)
+            torch.mm(lhs, rhs, out=out.as_strided((p, q), (q, 1), o_s))
         o_s += sz
     if grad:
         out = torch.cat([*parts, out[-1:]])
