@@ -101,7 +101,7 @@ def _class_products(crystals: CrystalBatch, keys: list[tuple[int, int]], exact: 
     """Per-atom phase tables, one dense tensor per class of crystals with equal ``keys`` (table shape).
 
     ``tables`` (per-atom rows) are permuted once so that each class is a block of rows, and
-    ``product(views of its rows, key)`` returns the real and imaginary parts (n, A, B) of the
+    ``product(tables, its rows (a slice), key)`` returns the real and imaginary parts (n, A, B) of the
     atoms' tables.  Returns (for each crystal (class, first row), tables (n_class, A·B) complex,
     atoms in crystal order), rounded to integers first when ``exact``.
     """
@@ -121,7 +121,7 @@ def _class_products(crystals: CrystalBatch, keys: list[tuple[int, int]], exact: 
             where[order[i]] = (len(out), a1 - a0)
             a1 += n_at[order[i]]
             i += 1
-        re, im = product([t[a0:a1] for t in tables], key)
+        re, im = product(tables, slice(a0, a1), key)
         if exact:  # integers below 2^24, products below 2^53: exact in float64, whatever the summation order
             tab = torch.view_as_complex(torch.round(torch.stack([re, im], dim=-1)).double())
         else:
@@ -159,13 +159,13 @@ def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Ten
     ext_l, ne_l = ext.tolist(), n_slots.tolist()
 
 
-    def hk_product(t: list[torch.Tensor], key: tuple[int, int]):  # e^{2πi(h x + k y)}: (n, H+1, 2K+1)
-        h, k = key[0] + 1, slice(km - key[1], km + key[1] + 1)
-        return complex_mul(t[0][:, :h, None], t[1][:, :h, None], t[2][:, None, k], t[3][:, None, k])
+    def hk_product(t: list[torch.Tensor], r: slice, key: tuple[int, int]):  # e^{2πi(hx + ky)}: (n, H+1, 2K+1)
+        h, k = slice(0, key[0] + 1), slice(km - key[1], km + key[1] + 1)
+        return complex_mul(t[0][r, h, None], t[1][r, h, None], t[2][r, None, k], t[3][r, None, k])
 
-    def bz_product(t: list[torch.Tensor], key: tuple[int, int]):  # w e^{2πi l z} in the atom's slot: (n, 2L+1, E)
-        z, we = slice(lm - key[0], lm + key[0] + 1), t[2][:, None, : key[1]]
-        return t[0][:, z, None] * we, t[1][:, z, None] * we
+    def bz_product(t: list[torch.Tensor], r: slice, key: tuple[int, int]):  # w e^{2πi lz} in its slot: (n, 2L+1, E)
+        z, we = slice(lm - key[0], lm + key[0] + 1), t[2][r, None, : key[1]]
+        return t[0][r, z, None] * we, t[1][r, z, None] * we
 
     hk_of, hk_tabs = _class_products(crystals, [(h, k) for h, k, _ in ext_l], exact, [exr, exi, eyr, eyi],
                                      hk_product)
@@ -257,15 +257,17 @@ def _slot_form_factors(crystals: CrystalBatch, coeff_all: torch.Tensor, rows: to
         key, back = torch.unique(rows * 2**32 + s2.view(torch.int32).long(), return_inverse=True)
         rows = torch.div(key, 2**32, rounding_mode="floor")
         s2 = (key - rows * 2**32).int().view(torch.float32)
-    slot = slot_first.index_select(0, rows)[:, None] + torch.arange(n_slots, device=rows.device)
-    z = slot_z[slot]
-    coef = coeff_all[z]  # (U, E, 4, 2)
+    slot = (slot_first.index_select(0, rows)[:, None] + torch.arange(n_slots, device=rows.device)).reshape(-1)
+    z = slot_z.index_select(0, slot)
+    amp = coeff_all[..., 0].contiguous().index_select(0, z).view(-1, n_slots, 4)  # (U, E, 4) a_i of f
+    width = (-coeff_all[..., 1]).contiguous().index_select(0, z).view(-1, n_slots, 4)  # −b_i (Å²)
+    z = z.view(-1, n_slots)
     s2e = s2[:, None]
-    gauss = coef[..., 0] * torch.exp(-coef[..., 1] * s2e[..., None])  # (U, E, 4)
+    gauss = amp * torch.exp(width * s2e[..., None])  # (U, E, 4)
     gsum = gauss[..., 0] + gauss[..., 1] + gauss[..., 2] + gauss[..., 3]  # fixed order (no reduction)
     f = z.to(cdt) - MOTT_BETHE * s2e * gsum
     if bool((crystals.b_iso != 0).any()):
-        f = f * torch.exp(-slot_b[slot].to(cdt) * s2e)
+        f = f * torch.exp(-slot_b.index_select(0, slot).view(-1, n_slots).to(cdt) * s2e)
     return f if back is None else f.index_select(0, back)
 
 
