@@ -5,15 +5,15 @@ factor separates per element e (form factor f_e(s), s = Q/4π Å⁻¹, Debye–W
 
     F(h, k, l) = Σ_e f_e(s) e^{−B_e s²} · Σ_{j∈e} w_j · e^{2πi h x_j} · e^{2πi k y_j} · e^{2πi l z_j}
 
-The inner sum over atoms is, per crystal, a complex matrix product between the (h, k) and the (l, e)
-phase tables, evaluated on the crystal's half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L that contains every
-reflection with |G| ≤ g_max (H = ⌊g_max·|a|⌋, since h = G·a).  Nothing is padded: the phase tables
-of all crystals of a batch are built in one flat (ragged) pass, each crystal's product is written
-into one flat buffer, and the reflections inside the sphere and in the Friedel half space (first
-non-zero index positive) are enumerated, gathered and given their form factors in one flat pass for
-the whole batch, so the number of torch operations does not grow with the variety of box sizes.
-Everything is a torch operation, so |F|² is differentiable with respect to the lattice (through s)
-and the coordinates.
+The inner sum over atoms is, per crystal, a complex matrix product between its atoms' (h, k) and
+(l, e) phase tables, evaluated on the crystal's half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L that contains
+every reflection with |G| ≤ g_max (H = ⌊g_max·|a|⌋, since h = G·a).  Nothing is padded: the tables
+are dense outer products per class of crystals with the same table shape (a few dozen classes per
+batch), each crystal's product is written straight into one flat buffer, and the reflections inside
+the sphere and in the Friedel half space (first non-zero index positive) are enumerated as one run
+of l per (h, k) column, gathered and given their form factors (once per distinct (crystal, s²)) in
+flat passes over the whole batch.  Everything is a torch operation, so |F|² is differentiable with
+respect to the lattice (through s) and the coordinates.
 
 Reproducibility: a matrix product's rounding depends on its shapes and the thread count, and
 torch's complex multiply rounds differently in its vectorised and scalar paths.  In the float32 mode
@@ -133,12 +133,12 @@ def _class_products(crystals: CrystalBatch, keys: list[tuple[int, int]], exact: 
 
 def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Tensor, n_slots: torch.Tensor,
                 cdt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Σ_{j∈e} w_j e^{2πi(hx_j + ky_j + lz_j)} on every crystal's half box, flat: (S + 1,) complex.
+    """Σ_{j∈e} w_j e^{2πi(hx_j + ky_j + lz_j)} on every crystal's half box, flat: (S,) complex.
 
     Crystal c's block starts at the returned offset[c] (B,) and is laid out as (box point, slot e),
-    box points in (h, k, l) order; the last element is a zero (where absent slots point).  In float32
-    mode the sums are exact fixed-point integers ×2^(2b), b (B,) returned (else None): divide by
-    scale² = 2^(2b).
+    box points in (h, k, l) order: the product of its (h, k) table (n_c, HK_c) and its (l, e) table
+    (n_c, L_c·E_c), one matrix product per crystal.  In float32 mode the sums are exact fixed-point
+    integers ×2^(2b), b (B,) returned (else None): divide by scale² = 2^(2b).
     """
     dev = crystals.lattice.device
     exact = cdt == torch.float32
@@ -158,7 +158,6 @@ def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Ten
     w_slot = torch.where(e_ar == slot_local[:, None], w[:, None], torch.zeros((), dtype=cdt, device=dev))
     ext_l, ne_l = ext.tolist(), n_slots.tolist()
 
-
     def hk_product(t: list[torch.Tensor], r: slice, key: tuple[int, int]):  # e^{2πi(hx + ky)}: (n, H+1, 2K+1)
         h, k = slice(0, key[0] + 1), slice(km - key[1], km + key[1] + 1)
         return complex_mul(t[0][r, h, None], t[1][r, h, None], t[2][r, None, k], t[3][r, None, k])
@@ -176,8 +175,7 @@ def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Ten
     le_c = [(2 * lz + 1) * ne for (_, _, lz), ne in zip(ext_l, ne_l)]
     sizes = [p * q for p, q in zip(hk_c, le_c)]
     offsets = torch.tensor([0, *itertools.accumulate(sizes)], device=dev)
-    out = torch.empty(int(offsets[-1]) + 1, dtype=hk_tabs[0].dtype, device=dev)  # every block is written
-    out[-1] = 0
+    out = torch.empty(int(offsets[-1]), dtype=hk_tabs[0].dtype, device=dev)  # every block is written
     grad = any(t.requires_grad for t in hk_tabs + bz_tabs)
     parts = []
     o_s = 0
@@ -193,7 +191,7 @@ def _phase_sums(crystals: CrystalBatch, ext: torch.Tensor, slot_local: torch.Ten
             torch.mm(lhs, rhs, out=out.as_strided((p, q), (q, 1), o_s))
         o_s += sz
     if grad:
-        out = torch.cat([*parts, out[-1:]])
+        out = torch.cat(parts)
     return out, offsets[:-1], bits
 
 
