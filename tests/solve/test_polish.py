@@ -11,7 +11,8 @@ import torch
 from helpers import RUTILE, TRUE, lab_pattern, record
 from pxrdsolve.solve.objective import ObjectiveConfig, prepare_fit_data
 from pxrdsolve.solve.polish import PolishConfig, _parameters, _State, polish_candidates
-from pxrdsolve.solve.refine import RefineConfig, _exact_templates, profile_defaults
+from pxrdsolve.solve.refine import RefineConfig, _exact_templates
+from pxrdsolve.solve.render import profile_defaults
 from pxrdsolve.structure.template import symmetric_template
 
 

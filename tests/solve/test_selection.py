@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pxrdsolve.solve.selection import correlation_factor, noise_scale, penalised_chi2
+from pxrdsolve.solve.selection import correlation_factor, final_scores, noise_scale, penalised_chi2
 
 
 def test_plain_criterion_is_bic_with_scaled_noise():
@@ -40,3 +40,15 @@ def test_correlated_misfit_prefers_the_simpler_model():
     smooth = penalised_chi2(chi2, p, n, correlation=correlation_factor(chi2, np.array([0.9, 0.9]), 20.0))
     assert np.argmin(white) == 1
     assert np.argmin(smooth) == 0
+
+
+def test_final_scores_use_the_best_fits_correlation_and_noise():
+    chi2, lag1, p, n = np.array([900.0, 1050.0]), np.array([0.5, 0.0]), np.array([12.0, 8.0]), 200
+    out = final_scores(chi2, lag1, p, n, max_factor=20.0)
+    np.testing.assert_allclose(out["correlation_factor"], [3.0, 3.0])  # ρ = 0.5 of the best fit → κ = 3
+    s2 = noise_scale(chi2, p, n)
+    np.testing.assert_allclose(out["noise_scale"], [s2, s2])
+    np.testing.assert_allclose(out["score"], chi2 + 3.0 * s2 * p * math.log(n / 3.0))
+    off = final_scores(chi2, lag1, p, n, max_factor=1.0)  # data without a noise model: plain criterion
+    np.testing.assert_allclose(off["score"], penalised_chi2(chi2, p, n))
+    assert off["score"][0] < off["score"][1] and out["score"][0] > out["score"][1]  # κ reverses this pair

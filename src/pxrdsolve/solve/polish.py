@@ -238,7 +238,7 @@ def polish_candidates(templates: list[SymmetricTemplate], indices: list[int], da
     :class:`~pxrdsolve.solve.refine.RefineConfig`); updates ``templates``, ``tau``, ``zero``, ``profile``
     (name → (B,); polished widths are added for every candidate, at the instrument's values) and ``chi2`` in
     place where the exact χ² falls, and returns those indices."""
-    from pxrdsolve.solve.refine import profile_defaults
+    from pxrdsolve.solve.render import profile_defaults
 
     pc = config.polish
     pick = sorted(indices, key=lambda b: float(score[b]))[: pc.top]

@@ -45,9 +45,9 @@ from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.polish import PolishConfig, polish_candidates
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
-from pxrdsolve.solve.render import peak_fwhm_q, render_sticks, stick_pad
+from pxrdsolve.solve.render import peak_fwhm_q, profile_defaults, profile_tensors, render_sticks, stick_pad
 from pxrdsolve.solve.scan import ScanConfig, scan_broadening, scan_scales, volume_scan
-from pxrdsolve.solve.selection import correlation_factor, model_parameters, noise_scale, penalised_chi2
+from pxrdsolve.solve.selection import final_scores, model_parameters, penalised_chi2
 from pxrdsolve.solve.texture import (
     TextureConfig,
     march_dollase_weight,
@@ -191,16 +191,6 @@ def _exact(batch: CrystalBatch, data: FitData, tau: torch.Tensor, zero: torch.Te
         prof = render_sticks(data, peaks.q_inv_angstrom, peaks.f_squared, peaks.crystal_index,
                              batch.num_crystals, tau, zero, profile=ptens)
         return linear_fit(data, prof, render_extra(data, batch.num_crystals, tau, zero, ptens))
-
-
-def profile_tensors(data: FitData, num_crystals: int, values: dict[str, torch.Tensor] | None = None):
-    """The instrument model's per-crystal parameters (None without an instrument), ``values`` replacing some."""
-    if data.instrument is None:
-        return None
-    from pxrdsolve.instrument.profile import ProfileTensors
-
-    base = ProfileTensors.from_instrument(data.instrument, num_crystals)
-    return base.with_(**{k: torch.as_tensor(v, dtype=torch.float64) for k, v in (values or {}).items()})
 
 
 def refine_candidates(
@@ -381,11 +371,8 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     after = fit_metrics(data, final_fit, num_params)
     model_params = model_counts()
     after["model_params"] = model_params.astype(float)
-    kappa = correlation_factor(after["chi2"], after["residual_lag1"],  # calibrated on counting data only
-                               config.max_correlation_factor if data.has_noise_model else 1.0)
-    s2 = noise_scale(after["chi2"], model_params, data.n_points)
-    after["score"] = penalised_chi2(after["chi2"], model_params, data.n_points, scale=s2, correlation=kappa)
-    after["correlation_factor"], after["noise_scale"] = np.full(bsz, kappa), np.full(bsz, s2)
+    after.update(final_scores(after["chi2"], after["residual_lag1"], model_params, data.n_points,  # κ calibrated
+                              config.max_correlation_factor if data.has_noise_model else 1.0))  # on counts only
     recs = [t.primitive_record() for t in tpls]
     times["total"] = time.perf_counter() - t0
     return RefineResult(
@@ -398,8 +385,3 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         instrument=data.instrument, profile={k: v.numpy() for k, v in profile.items()},
         phase_scales=None if final_fit.phase_scales is None else final_fit.phase_scales.numpy(),
     )
-
-
-def profile_defaults(data: FitData, name: str, num_crystals: int) -> torch.Tensor:
-    """(B,) copies of the data's instrument parameter ``name``."""
-    return getattr(profile_tensors(data, num_crystals), name).detach().clone()

@@ -56,7 +56,7 @@ def refine_texture(
     ``num_params`` in place for the candidates it improves and returns their indices.
     ``exact(templates, data, tau, zero, profile)`` is the exact fit."""
     from pxrdsolve.solve.fit_views import coarsen
-    from pxrdsolve.solve.refine import profile_defaults
+    from pxrdsolve.solve.render import profile_defaults
 
     tex = config.texture
     mode = parse_texture(tex.mode)

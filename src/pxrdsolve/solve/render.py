@@ -167,3 +167,18 @@ def _render_q_or_instrument(data, q_peak, f_squared, peak_crystal, num_crystals,
     fwhm = math.hypot(data.instrument_fwhm_q, extra_fwhm_q)
     return render_pattern(q_all[inside], i_all[inside], c_all[inside], num_crystals, data.q_inv_angstrom,
                           size_angstrom, fwhm, data.instrument_eta, pad_inv_angstrom=pad, batch_reproducible=False)
+
+
+def profile_tensors(data: FitData, num_crystals: int, values: dict[str, torch.Tensor] | None = None):
+    """The instrument model's per-crystal parameters (None without an instrument), ``values`` replacing some."""
+    if data.instrument is None:
+        return None
+    from pxrdsolve.instrument.profile import ProfileTensors
+
+    base = ProfileTensors.from_instrument(data.instrument, num_crystals)
+    return base.with_(**{k: torch.as_tensor(v, dtype=torch.float64) for k, v in (values or {}).items()})
+
+
+def profile_defaults(data: FitData, name: str, num_crystals: int) -> torch.Tensor:
+    """(B,) copies of the data's instrument parameter ``name``."""
+    return getattr(profile_tensors(data, num_crystals), name).detach().clone()

@@ -75,3 +75,14 @@ def penalised_chi2(chi2: np.ndarray, n_params: np.ndarray, n_points: int, scale:
     s2 = noise_scale(chi2, n_params, n_points) if scale is None else scale
     kappa = max(float(correlation), 1.0)
     return np.asarray(chi2, float) + kappa * s2 * np.asarray(n_params, float) * math.log(max(n_points / kappa, 2.0))
+
+
+def final_scores(chi2: np.ndarray, lag1: np.ndarray, n_params: np.ndarray, n_points: int,
+                 max_factor: float) -> dict[str, np.ndarray]:
+    """The final ranking's criterion of every candidate: ``score`` (B,) with the κ (``correlation_factor``,
+    ≤ ``max_factor``) and s² (``noise_scale``) it used, repeated per candidate."""
+    kappa = correlation_factor(chi2, lag1, max_factor)
+    s2 = noise_scale(chi2, n_params, n_points)
+    n = len(np.asarray(chi2))
+    return {"score": penalised_chi2(chi2, n_params, n_points, scale=s2, correlation=kappa),
+            "correlation_factor": np.full(n, kappa), "noise_scale": np.full(n, s2)}
