@@ -49,6 +49,20 @@ def test_polymorphs_do_not_match():
     assert m.first_match(rock_salt, [cscl, rock_salt.copy()])[0] == 1
 
 
+def test_oxidation_states_of_a_reference_cif_do_not_block_a_match():
+    from pymatgen.core import Lattice, Species, Structure
+
+    lat = Lattice.cubic(5.22)
+    decorated = Structure.from_spacegroup("Fm-3m", lat, [Species("Mn", 2), Species("S", -2)],
+                                          [[0, 0, 0], [0.5, 0.5, 0.5]])  # as in a COD MnS file
+    plain = Structure.from_spacegroup("Fm-3m", lat, ["Mn", "S"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    swapped = Structure.from_spacegroup("Fm-3m", lat, ["S", "S"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert m.match(decorated, plain).matched and m.match(plain, decorated).matched
+    assert m.first_match(decorated, [swapped, plain])[0] == 1
+    assert not m.match(decorated, swapped).matched  # elements still count
+    assert decorated.composition.oxi_state_guesses is not None and "Mn2+" in str(decorated.composition)  # untouched
+
+
 def test_validity_and_symmetry(rutile):
     assert m.is_valid(rutile)
     bad = rutile.copy()

@@ -28,11 +28,25 @@ class MatchResult:
     rms: float | None
 
 
+def plain_elements(structure):
+    """``structure`` with its species as plain elements: a copy without oxidation states where it has any.
+
+    ``StructureMatcher`` compares species exactly, so a reference CIF decorated with oxidation states
+    (Mn2+, S2-, common in COD and ICSD files) would never match a candidate written with elements."""
+    if all(getattr(sp, "oxi_state", None) in (None, 0) for sp in structure.composition):
+        return structure
+    plain = structure.copy()
+    plain.remove_oxidation_states()
+    return plain
+
+
 def match(target, candidate, tolerances: dict[str, float] = STANDARD_TOL) -> MatchResult:
-    """pymatgen ``StructureMatcher`` comparison (volumes rescaled, as is standard)."""
+    """pymatgen ``StructureMatcher`` comparison (volumes rescaled, as is standard) of the two structures'
+    elements (oxidation states ignored)."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
     sm = StructureMatcher(**tolerances)
+    target, candidate = plain_elements(target), plain_elements(candidate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -48,6 +62,7 @@ def first_match(
     target, candidates: list, tolerances: dict[str, float] = STANDARD_TOL
 ) -> tuple[int | None, float | None]:
     """(0-based rank of the first matching candidate, its RMS) or (None, None)."""
+    target = plain_elements(target)
     for i, cand in enumerate(candidates):
         m = match(target, cand, tolerances)
         if m.matched:
