@@ -7,9 +7,7 @@ ranked by chemical similarity (electronegativity, Mendeleev number, atomic radiu
 element to the target's.  The cell is scaled isotropically to a volume estimated from per-element
 volumes (fitted on the pool, stored in the library).  Candidates are ranked by a cheap prior (role
 similarity, then how common the prototype is) before truncation; a tenth of the places go to the most
-common prototypes whatever their representative's chemistry.  A template that falls into a subgroup at
-the refinement's tight tolerance is first idealised to its library space group
-(:func:`idealised_template`).  numpy and spglib only: no pymatgen here.
+common prototypes whatever their representative's chemistry.  numpy only: no pymatgen here.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ SHAPE_WEIGHT = 0.3  # ... and of the template's shape bucket
 MAX_PERMUTATIONS = 720
 ASSIGNMENTS_PER_TEMPLATE = 4  # assignments of equal-amount elements kept per template
 COMMON_FRACTION = 0.1  # candidate places kept for the most common prototypes (see _with_common_prototypes)
-LIBRARY_SYMPREC = 0.1  # Å: library.analyse.SYMPREC, at which the library names each entry's space group
 
 
 def element_distance(library: PrototypeLibrary, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -147,15 +144,12 @@ def _build(lib: PrototypeLibrary, comp: Composition, z: int, i: int, roles: tupl
            targets: np.ndarray, score: float, volume_per_atom: float | None) -> Candidate:
     ent, el_vol = lib.entries, lib.elements["volume"]
     frac, site_z = lib.sites(i)
-    n_template = len(site_z)
-    lattice, frac, site_z = idealised_template(ent["lattice"][i].astype(float), frac.astype(float),
-                                               site_z.astype(np.int64), int(ent["space_group"][i]))
     mapping = np.zeros(len(SYMBOLS), dtype=np.int64)
     mapping[list(roles)] = targets
     new_z = mapping[site_z.astype(np.int64)]
+    lattice = ent["lattice"][i].astype(float)
     v_template = abs(float(np.linalg.det(lattice)))
     natoms = len(new_z)
-    z = z * natoms // n_template  # an idealised supercell template holds fewer formula units
     if volume_per_atom is not None:
         v_new = float(volume_per_atom) * natoms
     else:
@@ -171,29 +165,3 @@ def _build(lib: PrototypeLibrary, comp: Composition, z: int, i: int, roles: tupl
         "prior": score, "prototype_count": int(ent["prototype_count"][i]), "bucket_count": int(ent["bucket_count"][i]),
     }
     return Candidate(record, "prototype", label, meta)
-
-
-def idealised_template(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, space_group: int,
-                       tight_symprec: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A template in the space group the library names it by (found at ``LIBRARY_SYMPREC`` = 0.1 Å).
-
-    Some pool structures carry distortions far below what powder data resolve (a magnetic cell's
-    rhombohedral strain of rock-salt MnS, a few mÅ of relaxation noise), so at the refinement's tight
-    tolerance they fall into a subgroup (R-3m, P1), which costs free parameters and reports the wrong
-    space group.  Such a template is replaced by spglib's idealised primitive cell at 0.1 Å (fewer atoms
-    where the distortion had doubled the cell, e.g. an antiferromagnetic supercell); otherwise it is
-    returned unchanged.  Lattice in Å (rows), fractional coordinates.
-    """
-    import spglib
-
-    cell = (lattice, frac, numbers)
-    tight = spglib.get_symmetry_dataset(cell, symprec=tight_symprec)
-    if tight is not None and tight.number == space_group:
-        return lattice, frac, numbers
-    ideal = spglib.standardize_cell(cell, to_primitive=True, no_idealize=False, symprec=LIBRARY_SYMPREC)
-    if ideal is None or len(numbers) % len(ideal[2]):
-        return lattice, frac, numbers
-    check = spglib.get_symmetry_dataset(ideal, symprec=tight_symprec)
-    if check is None or check.number != space_group:
-        return lattice, frac, numbers
-    return np.asarray(ideal[0], float), np.asarray(ideal[1], float), np.asarray(ideal[2], np.int64)
