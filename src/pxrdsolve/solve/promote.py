@@ -29,12 +29,16 @@ def symmetry_density(t: SymmetricTemplate) -> float:
 
 def promote_symmetry(
     templates: list[SymmetricTemplate], indices: Sequence[int], data, tau: torch.Tensor,
-    zero: torch.Tensor | None, chi2: torch.Tensor, config, exact: Callable, n_params: Callable, cost: float,
+    zero: torch.Tensor | None, chi2: torch.Tensor, config, exact: Callable, n_params: Callable,
 ) -> list[int]:
     """Promote ``templates[b]`` in place for b in ``indices``; returns per candidate the space group number
     it had before promotion (0 = unchanged).  ``exact(templates, data, tau, zero, indices)`` gives the exact fit,
-    ``n_params(template)`` the parameters of its structure model, ``cost`` the χ² price of one parameter
-    (:func:`pxrdsolve.solve.selection.parameter_cost`)."""
+    ``n_params(template)`` the parameters of its structure model."""
+    from pxrdsolve.solve.selection import noise_scale
+
+    n = data.n_points
+    s2 = noise_scale(chi2.numpy(), np.array([n_params(t) for t in templates]), n)
+    log_n = float(np.log(max(n, 2)))
     promoted = [0] * len(templates)
     trials: list[tuple[int, SymmetricTemplate]] = []
     for b in indices:
@@ -56,8 +60,8 @@ def promote_symmetry(
     idx = [b for b, _ in trials]
     fit = exact([c for _, c in trials], data, tau[idx], None if zero is None else zero[idx], idx)
     for j, (b, cand) in enumerate(trials):
-        old = float(chi2[b]) + cost * n_params(templates[b])
-        new = float(fit.chi2[j]) + cost * n_params(cand)
+        old = float(chi2[b]) + s2 * n_params(templates[b]) * log_n
+        new = float(fit.chi2[j]) + s2 * n_params(cand) * log_n
         if new <= old + config.chi2_tolerance * float(chi2[b]):
             promoted[b] = templates[b].number
             templates[b] = cand

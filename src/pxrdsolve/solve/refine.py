@@ -47,7 +47,7 @@ from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
 from pxrdsolve.solve.render import peak_fwhm_q, profile_defaults, profile_tensors, render_sticks, stick_pad
 from pxrdsolve.solve.scan import ScanConfig, scan_broadening, scan_scales, volume_scan
-from pxrdsolve.solve.selection import final_scores, model_parameters, parameter_cost, penalised_chi2
+from pxrdsolve.solve.selection import final_scores, model_parameters, penalised_chi2
 from pxrdsolve.solve.texture import (
     TextureConfig,
     march_dollase_weight,
@@ -335,11 +335,6 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
         """Parameters of every candidate's model as it stands (space group, texture)."""
         return np.array([n_model(t, bool(x)) for t, x in zip(tpls, has_texture(profile, bsz))])
 
-    # one price per model parameter for promotion, texture and polish: the final criterion's κ and s²
-    max_kappa = config.max_correlation_factor if data.has_noise_model else 1.0  # κ calibrated on counts only
-    crit = final_scores(chi2.numpy(), fit_metrics(data, refined_fit, num_params)["residual_lag1"],
-                        model_counts(), data.n_points, max_kappa)
-    kappa, s2 = float(crit["correlation_factor"][0]), float(crit["noise_scale"][0])
     promoted = [0] * bsz
     if config.promote.enabled and top.numel():
         from pxrdsolve.solve.promote import promote_symmetry
@@ -348,20 +343,19 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
             sub = None if not profile else {k: v[idx] for k, v in profile.items()}
             return _exact_templates(ts, d, t, z, sub)
 
-        promoted = promote_symmetry(tpls, top.tolist(), data, tau, z_arg, chi2, config.promote, exact, n_model,
-                                    parameter_cost(s2, data.n_points, kappa))
+        promoted = promote_symmetry(tpls, top.tolist(), data, tau, z_arg, chi2, config.promote, exact, n_model)
         for b, old in enumerate(promoted):
             if old:
                 num_params[b] = n_model(tpls[b])
     times["promote"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    textured = refine_texture(tpls, top.tolist(), data, tau, zero, profile, chi2, num_params, base_params,
-                              parameter_cost(s2, data.n_points, kappa), refine_size, config, _exact_templates)
+    textured = refine_texture(tpls, top.tolist(), data, tau, zero, profile, chi2, num_params, base_params, n_model,
+                              refine_size, config, _exact_templates)
     times["texture"] = time.perf_counter() - t4
     t5 = time.perf_counter()
     polished: list[int] = []
     if config.polish.enabled and top.numel():
-        score = penalised_chi2(chi2.numpy(), model_counts(), data.n_points, correlation=kappa)
+        score = penalised_chi2(chi2.numpy(), model_counts(), data.n_points)
         polished = polish_candidates(tpls, top.tolist(), data, tau, zero, profile, chi2, score, refine_size, config,
                                      _exact_templates)
     times["polish"] = time.perf_counter() - t5
@@ -377,7 +371,8 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     after = fit_metrics(data, final_fit, num_params)
     model_params = model_counts()
     after["model_params"] = model_params.astype(float)
-    after.update(final_scores(after["chi2"], after["residual_lag1"], model_params, data.n_points, max_kappa))
+    after.update(final_scores(after["chi2"], after["residual_lag1"], model_params, data.n_points,  # κ calibrated
+                              config.max_correlation_factor if data.has_noise_model else 1.0))  # on counts only
     recs = [t.primitive_record() for t in tpls]
     times["total"] = time.perf_counter() - t0
     return RefineResult(

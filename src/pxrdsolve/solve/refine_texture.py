@@ -14,6 +14,7 @@ is kept only where it pays for its parameter and the refinement never makes a ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -23,6 +24,7 @@ import torch
 from pxrdsolve.solve.objective import FitData
 from pxrdsolve.solve.refine_gradient import gradient_refine
 from pxrdsolve.solve.render import peak_fwhm_q
+from pxrdsolve.solve.selection import noise_scale
 from pxrdsolve.solve.texture import (
     HKL_KEYS,
     R_KEY,
@@ -46,14 +48,13 @@ def has_texture(profile: dict[str, torch.Tensor], num_crystals: int) -> np.ndarr
 def refine_texture(
     templates: list[SymmetricTemplate], indices: list[int], data: FitData, tau: torch.Tensor, zero: torch.Tensor,
     profile: dict[str, torch.Tensor], chi2: torch.Tensor, num_params: torch.Tensor, base_params: int,
-    cost: float, refine_size: bool, config, exact: Callable,
+    n_model: Callable[[SymmetricTemplate], int], refine_size: bool, config, exact: Callable,
 ) -> list[int]:
     """The texture stage (module docstring) for ``indices`` (best first; ``config`` a
     :class:`~pxrdsolve.solve.refine.RefineConfig`).  Updates ``templates``, ``tau``, ``zero``, ``profile``
     (instrument parameters and :data:`~pxrdsolve.solve.texture.TEXTURE_KEYS`, name → (B,)), ``chi2`` and
     ``num_params`` in place for the candidates it improves and returns their indices.
-    ``exact(templates, data, tau, zero, profile)`` is the exact fit, ``cost`` the χ² price of the texture's
-    parameter (:func:`pxrdsolve.solve.selection.parameter_cost`)."""
+    ``exact(templates, data, tau, zero, profile)`` is the exact fit."""
     from pxrdsolve.solve.fit_views import coarsen
     from pxrdsolve.solve.render import profile_defaults
 
@@ -85,7 +86,9 @@ def refine_texture(
     values = {**inst, **best["profile"], R_KEY: r, **{k: hkl_conv[:, i] for i, k in enumerate(HKL_KEYS)}}
     fit = exact(new, data, best["tau"], best["zero"] if use_zero else None, values)
 
-    penalty = cost  # one more parameter (selection.parameter_cost)
+    n = data.n_points
+    s2 = noise_scale(chi2.numpy(), np.array([n_model(t) for t in templates]), n)
+    penalty = s2 * math.log(max(n, 2))  # one more parameter (selection.penalised_chi2)
     changed = []
     for b in cands:
         js = [j for j, bb in enumerate(rep) if bb == b]

@@ -17,8 +17,7 @@ Candidates are ranked by ``score`` and a higher space group is accepted when it 
 Serially correlated residuals.  On measured data the best fit's misfit is mostly smooth (peak shapes,
 background, a slightly wrong model), not point-to-point noise, so neighbouring residuals are
 correlated and χ² differences overstate the evidence by the correlation length.  The final ranking
-(:func:`correlation_factor`), symmetry promotion and the texture test therefore count N/κ effective
-points, each worth κ points of χ²,
+(:func:`correlation_factor`) therefore counts N/κ effective points, each worth κ points of χ²,
 
     score_b = χ²_b + κ · s² · P_b · ln(N/κ),    κ = (1 + ρ)/(1 − ρ) ∈ [1, κ_max],
 
@@ -70,17 +69,12 @@ def correlation_factor(chi2: np.ndarray, lag1: np.ndarray, max_factor: float) ->
     return float(min(max((1.0 + rho) / (1.0 - rho), 1.0), max_factor))
 
 
-def parameter_cost(scale: float, n_points: int, correlation: float = 1.0) -> float:
-    """The χ² one more model parameter must buy: κ · s² · ln(N/κ), κ = ``correlation`` ≥ 1, s² = ``scale``."""
-    kappa = max(float(correlation), 1.0)
-    return kappa * float(scale) * math.log(max(n_points / kappa, 2.0))
-
-
 def penalised_chi2(chi2: np.ndarray, n_params: np.ndarray, n_points: int, scale: float | None = None,
                    correlation: float = 1.0) -> np.ndarray:
     """score = χ² + κ · s² · P · ln(N/κ) per candidate, κ = ``correlation`` (see module docstring)."""
     s2 = noise_scale(chi2, n_params, n_points) if scale is None else scale
-    return np.asarray(chi2, float) + parameter_cost(s2, n_points, correlation) * np.asarray(n_params, float)
+    kappa = max(float(correlation), 1.0)
+    return np.asarray(chi2, float) + kappa * s2 * np.asarray(n_params, float) * math.log(max(n_points / kappa, 2.0))
 
 
 def final_scores(chi2: np.ndarray, lag1: np.ndarray, n_params: np.ndarray, n_points: int,
