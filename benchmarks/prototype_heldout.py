@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--test-csv", type=Path, default=TEST_CSV)
     ap.add_argument("--library", type=Path, default=None)
+    ap.add_argument("--only", default=None, help="comma-separated test-row indices of the split to solve "
+                    "(instead of the first --solve)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -203,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     id_to_index = {str(v): i for i, v in enumerate(library.entries["id"].tolist())}
     (args.out / "materials").mkdir(exist_ok=True)
     records = []
-    for mat in split["materials"][: args.solve]:
+    chosen = (split["materials"][: args.solve] if args.only is None else
+              [m for m in split["materials"] if str(m["index"]) in set(args.only.split(","))])
+    for mat in chosen:
         if "error" in mat:
             continue
         i = mat["index"]

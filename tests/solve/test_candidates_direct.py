@@ -109,6 +109,8 @@ def test_wyckoff_table_matches_pyxtal_orbits():
 
 # ----------------------------------------------------------------------------- generated structures
 
+RANDOM = DirectConfig(enumerated_fraction=0.0)  # the random draws alone (the enumeration has its own tests)
+
 CASES = [  # formula, space groups (one or more crystal systems each)
     ("NaCl", (1, 14, 62, 139, 166, 194, 225)),
     ("SrTiO3", (221, 140, 62, 161)),
@@ -122,7 +124,7 @@ CASES = [  # formula, space groups (one or more crystal systems each)
 def test_structures_have_composition_space_group_and_distances(formula, groups):
     lib = _lib()
     comp = parse_formula(formula)
-    cfg = DirectConfig()
+    cfg = RANDOM
     cands = direct_space_candidates(comp, 12, seed=3, space_groups=groups, library=lib, config=cfg)
     assert len(cands) == 12
     radius = lib.elements["radius"]
@@ -156,7 +158,8 @@ def test_every_crystal_system_is_reached_and_volume_is_the_estimate():
     lib = _lib()
     comp = parse_formula("NaCl")
     groups = (1, 14, 62, 139, 166, 194, 225)
-    cands = [c for sg in groups for c in direct_space_candidates(comp, 3, seed=11, space_groups=(sg,), library=lib)]
+    cands = [c for sg in groups for c in direct_space_candidates(comp, 3, seed=11, space_groups=(sg,), library=lib,
+                                                                   config=RANDOM)]
     assert len(cands) == 3 * len(groups)
     systems = {crystal_system(c.meta["space_group"]) for c in cands}
     assert systems == {"triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic"}
@@ -168,10 +171,10 @@ def test_every_crystal_system_is_reached_and_volume_is_the_estimate():
 def test_reproducible_per_seed_and_prefix_stable():
     lib = _lib()
     comp = parse_formula("SrTiO3")
-    a = direct_space_candidates(comp, 10, seed=5, library=lib)
-    b = direct_space_candidates(comp, 10, seed=5, library=lib)
-    c = direct_space_candidates(comp, 10, seed=6, library=lib)
-    longer = direct_space_candidates(comp, 14, seed=5, library=lib)
+    a = direct_space_candidates(comp, 10, seed=5, library=lib, config=RANDOM)
+    b = direct_space_candidates(comp, 10, seed=5, library=lib, config=RANDOM)
+    c = direct_space_candidates(comp, 10, seed=6, library=lib, config=RANDOM)
+    longer = direct_space_candidates(comp, 14, seed=5, library=lib, config=RANDOM)
     assert all(_same(x.record, y.record) and x.meta == y.meta for x, y in zip(a, b))
     assert all(_same(x.record, y.record) for x, y in zip(a, longer[:10]))
     assert not all(_same(x.record, y.record) for x, y in zip(a, c))
@@ -180,7 +183,8 @@ def test_reproducible_per_seed_and_prefix_stable():
 def test_volume_override_cell_hint_and_infeasible_groups():
     lib = _lib()
     comp = parse_formula("NaCl", z=1)
-    cands = direct_space_candidates(comp, 5, seed=0, volume_per_atom=30.0, space_groups=(225, 221), library=lib)
+    cands = direct_space_candidates(comp, 5, seed=0, volume_per_atom=30.0, space_groups=(225, 221), library=lib,
+                                    config=RANDOM)
     assert all(abs(np.linalg.det(c.record.lattice)) / 2 == pytest.approx(30.0) for c in cands)
     hint = (5.0, 5.0, 7.0, 90.0, 90.0, 90.0)
     cands = direct_space_candidates(comp, 6, seed=0, space_groups=(123, 225, 62, 2), cell_hint=hint, library=lib)
@@ -270,8 +274,19 @@ def test_draws_of_higher_symmetry_are_dropped():
     # Si2 in Pm-3m can only sit on 1a + 1b: that is body-centred cubic (Im-3m), so nothing comes back
     lib = _lib()
     assert direct_space_candidates(parse_formula("Si", z=2), 3, seed=0, space_groups=(221,), library=lib) == []
-    got = direct_space_candidates(parse_formula("Si", z=1), 3, seed=0, space_groups=(229,), library=lib)
+    got = direct_space_candidates(parse_formula("Si", z=1), 3, seed=0, space_groups=(229,), library=lib,
+                                  config=RANDOM)
     assert len(got) == 3 and all(_spg(c.record) == 229 and c.meta["wyckoff"] == "2a" for c in got)
     # Z = 1 NaCl in Pm-3m / Fm-3m: CsCl (1a + 1b) and rock salt (4a + 4b)
-    got = direct_space_candidates(parse_formula("NaCl", z=1), 6, seed=0, space_groups=(221, 225), library=lib)
+    got = direct_space_candidates(parse_formula("NaCl", z=1), 6, seed=0, space_groups=(221, 225), library=lib,
+                                  config=RANDOM)
     assert {c.meta["space_group"] for c in got} == {221, 225}
+
+
+def test_enumerated_structures_come_first_then_random_draws():
+    lib = _lib()
+    got = direct_space_candidates(parse_formula("NaCl"), 8, seed=0, space_groups=(221, 225, 62), library=lib)
+    methods = [c.meta["method"] for c in got]
+    n_enum = methods.count("enumerated")
+    assert len(got) == 8 and methods == ["enumerated"] * n_enum + ["random"] * (8 - n_enum)
+    assert 1 <= methods.count("enumerated") <= 6 and methods.count("random") >= 2

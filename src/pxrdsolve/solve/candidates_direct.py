@@ -58,6 +58,9 @@ class DirectConfig:
     shape_jitter: float = 0.05
     max_axis_ratio: float = 2.0
     symprec: float = 1e-3
+    # share of the candidates taken from the systematic enumeration of few-parameter arrangements
+    # (:mod:`~pxrdsolve.solve.candidates_enumerate`) before the random draws; 0 = random draws only
+    enumerated_fraction: float = 0.75
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,11 +90,17 @@ def direct_space_candidates(
     pairs = _feasible_pairs(composition, space_groups, max_atoms, cell_hint)
     if not pairs or n_candidates <= 0:
         return []
+    out: list[Candidate] = []
+    n_enum = int(round(config.enumerated_fraction * n_candidates)) if cell_hint is None else 0
+    if n_enum > 0:
+        from pxrdsolve.solve.candidates_enumerate import enumerated_candidates
+
+        out = enumerated_candidates(composition, n_enum, volume_per_atom=volume_per_atom,
+                                    space_groups=space_groups, max_atoms=max_atoms, library=lib)
     prior = space_group_prior(lib, anonymous_formula(composition.amounts), pairs, config.prior_temperature)
     rng = np.random.default_rng(int(seed))
     failures = np.zeros(len(pairs), dtype=np.int64)
     too_symmetric: set[tuple] = set()  # assignments without free coordinates that came out of higher symmetry
-    out: list[Candidate] = []
     while len(out) < n_candidates:
         alive = failures < config.failures_per_pair
         if not alive.any():
@@ -105,7 +114,7 @@ def direct_space_candidates(
             continue
         out.append(Candidate(cand[0], "direct", f"direct #{len(out)} {composition.formula(z)} SG {sg} "
                              f"({cand[1]['symbol']})", {**cand[1], "seed": int(seed), "draw": len(out),
-                                                         "prior": float(prior[k])}))
+                                                         "prior": float(prior[k]), "method": "random"}))
     return out
 
 

@@ -37,6 +37,9 @@ class SolveConfig:
     # model candidate source (candidates_model): latents searched and decoded per solve; 0 = off
     model_candidates: int = 32
     model_steps: int = 200  # Adam steps of the latent search
+    # direct-space source (candidates_direct: enumerated few-parameter arrangements, then random
+    # symmetric structures) for structure types the library lacks; 0 = off (opt-in, see docs/model-card.md)
+    direct_candidates: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -235,6 +238,25 @@ def _prototype_source(composition, library, max_candidates: int, space_group: in
     return list(prototype_candidates(composition, library, max_candidates=max_candidates, space_group=space_group))
 
 
+def _direct_source(composition, library, config: SolveConfig, space_group: int | None,
+                   progress: Callable[[str], None] | None) -> list[Candidate]:
+    """``config.direct_candidates`` direct-space candidates, priors from ``library`` (a path, a loaded
+    library, or a source callable carrying its library as ``.library``; otherwise the shipped one)."""
+    if config.direct_candidates <= 0:
+        return []
+    from pxrdsolve.library.store import PrototypeLibrary, load_library
+    from pxrdsolve.solve.candidates_direct import direct_space_candidates
+
+    if progress:
+        progress(f"direct-space candidates ({config.direct_candidates}: enumerated arrangements, random structures)")
+    lib = getattr(library, "library", library)
+    if not isinstance(lib, PrototypeLibrary):
+        lib = load_library(lib if isinstance(lib, (str, Path)) else None)
+    groups = None if space_group is None else (space_group,)
+    return direct_space_candidates(composition, config.direct_candidates, seed=config.refine.seed, library=lib,
+                                   space_groups=groups)
+
+
 def _user_source(candidates, warnings: list[str]) -> list[Candidate]:
     if not candidates:
         return []
@@ -350,7 +372,7 @@ def solve_pattern(
     if progress:
         progress("prototype candidates from the library")
     pool = (_prototype_source(composition, library, config.max_candidates, sg) + model_pool
-            + _user_source(candidates, warnings))
+            + _direct_source(composition, library, config, sg, progress) + _user_source(candidates, warnings))
     cell_t = parse_cell(cell)
     pool = _apply_hints(pool, space_group, cell_t, config.cell_hint_window, warnings)
     if cell_t is not None:
