@@ -52,6 +52,14 @@ def _cubic(a: float, species: list[str], coords: list[list[float]]):
     return Structure(Lattice.cubic(a), species, coords)
 
 
+def _thcr2si2():
+    """CaZn2Si2 in the ThCr2Si2 type (I4/mmm: Ca 2a, Zn 4d, Si 4e with z = 0.375, one free coordinate)."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup(139, Lattice.tetragonal(4.2, 10.4), ["Ca", "Zn", "Si"],
+                                     [[0, 0, 0], [0, 0.5, 0.25], [0, 0, 0.375]])
+
+
 def test_assignments_of_rock_salt_counted_by_hand():
     # NaCl, Z = 4 conventional in Fm-3m: each element fills 4 atoms; without free coordinates only 4a and 4b
     # (8c, 24d, 24e … are too big) → Na 4a + Cl 4b and Na 4b + Cl 4a; one free coordinate adds nothing
@@ -80,6 +88,7 @@ def test_assignments_of_rock_salt_counted_by_hand():
     ("Cu3Au", (221,), _cubic(3.75, ["Au", "Cu", "Cu", "Cu"], [[0, 0, 0], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]])),
     ("CaF2", (225,), _cubic(5.46, ["Ca"] * 4 + ["F"] * 8, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]]
                                + [[x, y, z] for x in (.25, .75) for y in (.25, .75) for z in (.25, .75)])),
+    ("CaZn2Si2", (139,), _thcr2si2()),  # a free z (the grid must fill the variable the triplet uses)
 ])
 def test_known_prototypes_are_proposed(formula, groups, reference):
     cands = enumerated_candidates(parse_formula(formula), 40, space_groups=groups, library=_lib())

@@ -10,9 +10,11 @@ Cu3Au, A15, CaCu5, Laves, fluorite have none or one.  This source enumerates the
 2. Every Wyckoff assignment of the elements with at most ``max_free`` free coordinates in all (a
    position without free coordinates at most once), by backtracking; at most
    ``max_assignments_per_pair`` per pair.
-3. Cell shapes: cubic has one; the other systems take the shapes of pool structures of that space group
-   (deduplicated within ``shape_tolerance``) and, for uniaxial lattices, a c/a ladder
-   (``axial_ratios``), fewer the more free coordinates the assignment has (``shapes_per_free``).
+3. Cell shapes: cubic has one; tetragonal, trigonal and hexagonal cells take the c/a ratios of the pool
+   structures of that space group at evenly spaced quantiles, then (where the pool has fewer than two) a
+   c/a ladder (``axial_ratios`` × 1 or 1.6); the other systems take the pool shapes (deduplicated within
+   ``shape_tolerance``); fewer the more free coordinates the assignment has (``axial_shapes_per_free``,
+   ``shapes_per_free``).
    The volume is the per-element volume estimate; the refinement's volume scan and cell steps adjust
    it (±20 % in each length), so the ladder's steps need only be that fine.
 4. Free coordinates on a grid of ``grid_per_free[f]`` points per coordinate ((k + ½)/n: no special
@@ -58,6 +60,7 @@ class EnumerateConfig:
     max_free: int = 2
     grid_per_free: tuple[int, ...] = (1, 12, 8)  # grid points per coordinate, by free coordinates in all
     shapes_per_free: tuple[int, ...] = (6, 3, 2)  # cell shapes per assignment, by free coordinates in all
+    axial_shapes_per_free: tuple[int, ...] = (8, 5, 3)  # the same for tetragonal, trigonal and hexagonal cells
     axial_ratios: tuple[float, ...] = (1.0, 1.4, 0.7, 2.0, 0.5, 2.8)  # c/a ladder (× the ideal ratio)
     max_assignments_per_pair: int = 200
     distance_factor: float = 0.7
@@ -65,7 +68,7 @@ class EnumerateConfig:
     symprec: float = 1e-3
     prior_temperature: float = 1.0
     min_relative_prior: float = 1e-3  # pairs below this fraction of the likeliest pair's prior are skipped
-    build_budget: float = 40.0  # coordinate sets tried per candidate returned, at most (distances, duplicates)
+    build_budget: float = 80.0  # coordinate sets tried per candidate returned, at most (distances, duplicates)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,7 +134,13 @@ def enumerated_candidates(
 
 
 def _n_shapes(data: SpaceGroupData, free: int, config: EnumerateConfig) -> int:
-    return 1 if data.crystal_system == "cubic" else config.shapes_per_free[min(free, len(config.shapes_per_free) - 1)]
+    if data.crystal_system == "cubic":
+        return 1
+    per = config.axial_shapes_per_free if data.crystal_system in _AXIAL else config.shapes_per_free
+    return per[min(free, len(per) - 1)]
+
+
+_AXIAL = ("tetragonal", "trigonal", "hexagonal")
 
 
 def assignments_of(data: SpaceGroupData, counts: list[tuple[int, int]], max_free: int):
@@ -193,27 +202,36 @@ def _make_shapes(lib: PrototypeLibrary, data: SpaceGroupData, n_shapes: int, con
                for o in out):
             out.append(s)
 
-    for s in pool_cell_shapes(lib, data.number):
-        add(s.copy())
-    if system in ("tetragonal", "trigonal", "hexagonal"):
+    pool = pool_cell_shapes(lib, data.number)
+    if system in _AXIAL:
         ideal = 1.0 if system == "tetragonal" else 1.6
         gamma = 90.0 if system == "tetragonal" else 120.0
-        for r in config.axial_ratios:  # the ladder after the pool shapes, each kept when distinct
+        ratios = np.sort(pool[:, 2] / pool[:, 0]) if len(pool) else np.zeros(0)
+        if len(ratios) >= 2:  # the pool's c/a distribution, at evenly spaced quantiles
+            for qtl in (np.arange(n_shapes) + 0.5) / n_shapes:
+                add(np.array([1.0, 1.0, float(np.quantile(ratios, qtl)), 90.0, 90.0, gamma]))
+        for r in config.axial_ratios:  # then the ladder, each kept when distinct
             add(np.array([1.0, 1.0, ideal * r, 90.0, 90.0, gamma]))
-    elif not out:  # no pool structure in this group: a plain cell of the system
+        return out[:n_shapes]
+    for s in pool:
+        add(s.copy())
+    if not out:  # no pool structure in this group: a plain cell of the system
         beta = 100.0 if system == "monoclinic" else 90.0
         angles = (90.0, beta, 90.0) if system != "triclinic" else (90.0, 95.0, 90.0)
         add(np.array([1.0, 1.3, 1.6, *angles]))
     return out[:n_shapes]
 
 
-def _grid(dof: int, n: int) -> np.ndarray:
-    """(n^dof, 3) free-coordinate values on the (k + ½)/n grid (unused coordinates 0)."""
-    if dof == 0:
+def _grid(position: WyckoffPosition, n: int) -> np.ndarray:
+    """(n^dof, 3) values of (x, y, z) on the (k + ½)/n grid for the free variables the position's
+    coordinate triplet uses (e.g. z of ``0, 0, z``); the unused variables are 0."""
+    used = np.flatnonzero(np.abs(position.affine[:, :3]).sum(axis=0) > 0)
+    if len(used) == 0:
         return np.zeros((1, 3))
     axis = (np.arange(n) + 0.5) / n
-    pts = np.array(list(itertools.product(axis, repeat=dof)))
-    return np.concatenate([pts, np.zeros((len(pts), 3 - dof))], axis=1)
+    pts = np.zeros((n ** len(used), 3))
+    pts[:, used] = np.array(list(itertools.product(axis, repeat=len(used))))
+    return pts
 
 
 def _structures(lib: PrototypeLibrary, data: SpaceGroupData, counts, sites: list[tuple[int, WyckoffPosition]],
@@ -233,11 +251,11 @@ def _structures(lib: PrototypeLibrary, data: SpaceGroupData, counts, sites: list
     volume = v_prim * data.centering_factor
     free_sites = [(z, p) for z, p in sites if p.dof > 0]
     n_grid = config.grid_per_free[min(free, len(config.grid_per_free) - 1)]
-    grids = [_grid(p.dof, n_grid) for _, p in free_sites]
+    grids = [_grid(p, n_grid) for _, p in free_sites]
     combos = list(itertools.product(*[range(len(g)) for g in grids])) if grids else [()]
     fixed = np.concatenate([p.orbit(np.zeros((1, 3)))[0] for _, p in sites if p.dof == 0] or [np.zeros((0, 3))])
     fixed_z = np.concatenate([np.full(p.multiplicity, z) for z, p in sites if p.dof == 0] or [np.zeros(0, int)])
-    shapes = _shapes(lib, data, config.shapes_per_free[min(free, len(config.shapes_per_free) - 1)], config)
+    shapes = _shapes(lib, data, _n_shapes(data, free, config), config)
     labels = sorted(p.label for _, p in sites)
     out = []
     attempts = 0
