@@ -9,7 +9,8 @@ and :func:`pxrdsolve.solve.candidates_enumerate.enumerated_candidates` proposes 
 reduced formula (Z auto).  A proposal has the target's *type* when spglib (0.01 Å) finds the same space group
 and, per element, the same Wyckoff multiplicities, and the same number of free coordinates.  One JSON line per
 material: the target's space group, free coordinates, and the position of the first proposal of its type
-(null if none); at the end, coverage at n = 10, 30, 100, 150, … by the target's free coordinates.  Resumable.
+(null if none); ``--temperature``/``--min-prior`` set the prior's flattening and cut; at the end,
+coverage at n = 10, 30, 100, 150, … by the target's free coordinates.  Resumable.
 """
 
 from __future__ import annotations
@@ -42,17 +43,26 @@ def main() -> int:
     ap.add_argument("--first", type=int, default=100)
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--split", type=Path, default=None)
+    ap.add_argument("--temperature", type=float, default=None, help="EnumerateConfig.prior_temperature")
+    ap.add_argument("--min-prior", type=float, default=None, help="EnumerateConfig.min_relative_prior")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
+    from dataclasses import replace
+
     from prototype_heldout import build_split, read_rows, sha256_file
 
     from pxrdsolve.io.structures import _parse_cif, structure_to_record
     from pxrdsolve.library.holdout import without_entries
     from pxrdsolve.library.store import load_library
-    from pxrdsolve.solve.candidates_enumerate import enumerated_candidates
+    from pxrdsolve.solve.candidates_enumerate import EnumerateConfig, enumerated_candidates
     from pxrdsolve.solve.formula import parse_formula
     from pxrdsolve.structure.template import symmetric_template
 
+    config = EnumerateConfig()
+    if args.temperature is not None:
+        config = replace(config, prior_temperature=args.temperature)
+    if args.min_prior is not None:
+        config = replace(config, min_relative_prior=args.min_prior)
     library = load_library()
     rows = read_rows(args.csv, args.first)
     split = build_split(rows, library, args.split or args.out.with_suffix(".split.json"), sha256_file(args.csv))
@@ -70,7 +80,7 @@ def main() -> int:
             held = without_entries(library, [ids[x] for x in mat["removed_ids"] if x in ids])
             t0 = time.perf_counter()
             cands = enumerated_candidates(parse_formula(row.get("pretty_formula") or mat["formula"], z="auto"),
-                                          args.n, library=held)
+                                          args.n, library=held, config=config)
             dt = time.perf_counter() - t0
             pos = next((i for i, c in enumerate(cands) if c.meta["space_group"] == target.number
                         and type_key(symmetric_template(c.record, 0.01)) == key), None)
