@@ -112,3 +112,18 @@ def test_verdict_needs_a_significant_gap_in_correlated_noise_units():
     unit_weights = [SimpleNamespace(metrics=c.metrics | {"r_exp_net": math.nan})
                     for c in (cand(0.05, 1000.0, 20.0), cand(0.1, 1300.0, 20.0))]
     assert decide(unit_weights).label == SOLVED  # calibrated on counting data only
+
+
+def test_a_random_direct_space_structure_never_earns_solved():
+    from pxrdsolve.solve.types import Candidate
+
+    def ranked(source: str, method: str | None):
+        meta = {} if method is None else {"method": method}
+        best = SimpleNamespace(metrics={"r_excess": 0.05, "r_wp_net": 0.05},
+                               candidate=Candidate(None, source, "x", meta))
+        return [best, _fake(0.2, 0.2)]
+
+    assert decide(ranked("prototype", None)).label == SOLVED
+    assert decide(ranked("direct", "enumerated")).label == SOLVED
+    random = decide(ranked("direct", "random"))
+    assert random.label == AMBIGUOUS and "random direct-space" in random.reason

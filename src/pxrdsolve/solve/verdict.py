@@ -119,5 +119,11 @@ def decide(ranked: list, config: VerdictConfig = VerdictConfig()) -> Verdict:
     if noise_model and sig < config.min_significance:
         return Verdict(AMBIGUOUS, f"next distinct structure not significantly worse (significance {sig:.0f} "
                        f"< {config.min_significance:.0f} effective points)", excess, margin, sig)
+    cand = getattr(ranked[0], "candidate", None)
+    if cand is not None and cand.source == "direct" and cand.meta.get("method") == "random":
+        # a random symmetric structure has no structural prior behind it and many refined coordinates: the
+        # other arrangements of its space group were not tried, so a good fit does not make it unique
+        return Verdict(AMBIGUOUS, "best fit is a random direct-space structure (other arrangements not tried); "
+                       "check it independently", excess, margin, sig)
     return Verdict(SOLVED, f"good fit (excess R_wp {excess:.3f}), margin {margin:.1%} to the next structure",
                    excess, margin, sig)
