@@ -132,7 +132,10 @@ def solve_one(target, library, config_name: str, args) -> dict:
     for c in result.candidates:
         n_by_source[c.source] = n_by_source.get(c.source, 0) + 1
     ref_sg = out.get("space_group")
+    top = result.ranked[0].candidate if result.ranked else None
     out.update(config=config_name, n_candidates_by_source=n_by_source,
+               top1_source=None if top is None else top.source,
+               top1_method=None if top is None else top.meta.get("method"),
                direct_with_target_space_group=sum(1 for c in extra if c.meta.get("space_group") == ref_sg),
                direct_space_groups=sorted({int(c.meta["space_group"]) for c in extra}),
                verdict=result.verdict.to_json())
