@@ -127,3 +127,34 @@ def test_a_random_direct_space_structure_never_earns_solved():
     assert decide(ranked("direct", "enumerated")).label == SOLVED
     random = decide(ranked("direct", "random"))
     assert random.label == AMBIGUOUS and "random direct-space" in random.reason
+
+def _ranking_input(records, scores):
+    """A stand-in for a RefineResult: the records and their scores, nothing refined."""
+    n = len(records)
+    built = []
+
+    def rec(b):
+        built.append(b)
+        return records[b]
+
+    refined = SimpleNamespace(
+        metrics_after={"score": np.asarray(scores, float), "chi2": np.asarray(scores, float)},
+        metrics_before={"chi2": np.asarray(scores, float)}, record=rec,
+        templates=[SimpleNamespace(symbol="P1", number=1)] * n, size_angstrom=np.full(n, 20.0),
+        zero_shift_deg=np.zeros(n), stage=["refined"] * n, promoted=())
+    return [Candidate(r, "prototype", f"c{i}") for i, r in enumerate(records)], refined, built
+
+
+def test_distinct_structures_are_looked_for_beyond_the_pool():
+    near = [rock_salt_primitive(5.64 * (1 + 1e-3 * i)) for i in range(35)]  # 35 near-duplicates first
+    records = near + [zinc_blende(5.9), cesium_chloride(3.4), rock_salt(5.6), zinc_blende(5.8), cesium_chloride(3.3)]
+    cands, refined, built = _ranking_input(records, np.arange(len(records), dtype=float))
+    ranked = rank_and_merge(cands, refined, RankConfig(top_n=3, pool=30))
+    assert [r.index for r in ranked] == [0, 35, 36]
+    assert len(ranked[0].duplicates) == 34  # the near-duplicates, beyond the pool too
+    assert max(built) == 36  # nothing past the third distinct structure is looked at
+    # candidates without a finite score beyond the pool are never ranked
+    scores = np.arange(len(records), dtype=float)
+    scores[36:] = np.inf
+    cands, refined, _ = _ranking_input(records, scores)
+    assert [r.index for r in rank_and_merge(cands, refined, RankConfig(top_n=10, pool=30))] == [0, 35]

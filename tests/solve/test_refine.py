@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -110,3 +111,32 @@ def test_default_wavelength_of_q_data_stays_below_90_degrees():
     lam = default_wavelength(8.0)  # a high-Q scan
     assert lam < DEFAULT_WAVELENGTH_ANGSTROM
     assert math.degrees(2 * math.asin(lam * 8.0 / (4 * math.pi))) == pytest.approx(90.0)
+
+
+def test_refines_the_best_candidate_of_a_further_structure_type_beyond_top_k():
+    from pxrdsolve.solve.axial_scan import structure_type_key
+    from pxrdsolve.solve.refine import refine_indices
+    from pxrdsolve.structure.template import symmetric_template
+
+    a, c = 4.594, 2.959
+    true = record(np.diag([a, a, c]), RUTILE_FRAC, RUTILE_Z)
+    rutiles = [record(np.diag([a * f, a * f, c]), RUTILE_FRAC, RUTILE_Z) for f in (1.0, 1.01, 1.02)]
+    other = record(np.eye(3) * 4.2, [[0, 0, 0], [0.5, 0.5, 0.5]], [22, 8])  # CsCl type: another structure type
+    starts = rutiles + [other, record(np.eye(3) * 4.3, [[0, 0, 0], [0.5, 0.5, 0.5]], [22, 8])]
+    data = prepare_fit_data(simulated_pattern(true, 30.0, noise=5e-3))
+    cfg = dataclasses.replace(FAST, top_k=2, diverse_k=0)
+    plain = refine_candidates(starts, data, 30.0, refine_size=False, config=cfg)
+    assert len(plain.refined_indices) == 2 and set(plain.refined_indices) <= {0, 1, 2}
+    res = refine_candidates(starts, data, 30.0, refine_size=False, config=dataclasses.replace(cfg, diverse_k=4))
+    assert len(res.refined_indices) == 3  # one more: the best of the second type only (the rutiles are taken)
+    extra = res.refined_indices[2]
+    assert extra in (3, 4)
+    assert structure_type_key(res.templates[extra]) != structure_type_key(res.templates[res.refined_indices[0]])
+    assert np.all(res.metrics_after["chi2"] <= res.metrics_before["chi2"] * (1 + 1e-9))
+    # the selection itself: χ² order, one candidate per new type, at most diverse_k, finite χ² only
+    tpls = [symmetric_template(r, 0.01) for r in starts]
+    chi2 = torch.tensor([1.0, 2.0, 3.0, 5.0, 4.0])
+    assert refine_indices(tpls, chi2, 2, 4).tolist() == [0, 1, 4]
+    assert refine_indices(tpls, chi2, 2, 0).tolist() == [0, 1]
+    assert refine_indices(tpls, chi2, 0, 4).tolist() == []  # top_k 0: nothing refined
+    assert refine_indices(tpls, torch.tensor([1.0, 2.0, 3.0, float("inf"), float("nan")]), 2, 4).tolist() == [0, 1]

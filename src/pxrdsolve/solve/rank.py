@@ -1,7 +1,10 @@
 """Ranking refined candidates: sort by fit, merge duplicates (pymatgen ``StructureMatcher``), top N.
 
-Duplicates are looked for only among the ``pool`` best candidates (default 30) so ranking stays fast;
-each accepted structure keeps the indices of the candidates merged into it.
+Candidates are taken best first until ``top_n`` distinct structures are found: among the ``pool`` best
+(default 30) every candidate is merged into the structure it duplicates; beyond them, only candidates with a
+finite score are looked at, and only until ``top_n`` distinct structures are found (each new one is compared
+with the at most ``top_n - 1`` structures accepted so far, so ranking stays fast).  Each accepted structure
+keeps the indices of the candidates merged into it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pxrdsolve.solve.types import Candidate
 
 @dataclass(frozen=True)
 class RankConfig:
-    """``top_n`` distinct structures out of the ``pool`` best; matcher tolerances (pymatgen's
+    """``top_n`` distinct structures, looked for among the ``pool`` best and beyond them while fewer than ``top_n``
+    are found; matcher tolerances (pymatgen's
     ``ltol``, ``stol``, ``angle_tol`` degrees); ``symprec`` (Å) for space-group labels."""
 
     top_n: int = 10
@@ -122,7 +126,10 @@ def rank_and_merge(candidates: list[Candidate], refined, config: RankConfig = Ra
     matcher = StructureMatcher(ltol=config.ltol, stol=config.stol, angle_tol=config.angle_tol,
                                primitive_cell=True, scale=True, attempt_supercell=False)
     accepted: list[tuple[int, Any, list[int]]] = []
-    for b in order[: max(config.pool, config.top_n)].tolist():
+    pool = max(config.pool, config.top_n)
+    for i, b in enumerate(order.tolist()):
+        if i >= pool and not np.isfinite(key[b]):  # beyond the pool: only candidates that were fitted
+            break
         structure = record_to_structure(refined.record(b))
         dup = None
         for j, (_, other, _) in enumerate(accepted):

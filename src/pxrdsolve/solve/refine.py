@@ -10,10 +10,11 @@ parameters, so the space group is kept exactly.  Passes:
    candidate, Q/s for each factor s); the best factor per candidate, then a finer scan for the
    ``top_k`` best; for sharp peaks, a **c/a scan** of the best uniaxial candidates of each structure type
    (:mod:`pxrdsolve.solve.axial_scan`);
-3. **gradient refinement** (``top_k`` best, each with ``restarts`` jittered copies, all in one
-   batch, :mod:`pxrdsolve.solve.refine_gradient`) - Adam on the cell by crystal system, size τ (Å,
-   when refined), zero shift (2θ degrees, 2θ data only), then the free coordinates of every orbit and
-   one B per orbit; scale and background stay linear;
+3. **gradient refinement** (``top_k`` best, each with ``restarts`` jittered copies, and, for variety, the
+   best candidate of each of up to ``diverse_k`` further structure types with ``diverse_restarts`` copies, all in
+   one batch, :mod:`pxrdsolve.solve.refine_gradient`) - Adam on the cell by crystal system, size τ (Å, when
+   refined), zero shift (2θ degrees, 2θ data only), then the free coordinates of every orbit and one B per orbit;
+   scale and background stay linear;
 4. **symmetry promotion** (:mod:`pxrdsolve.solve.promote`) - a refined candidate whose structure has a
    higher space group within a broad-peak tolerance is re-described in it when that does not worsen the fit;
 5. **texture** (:mod:`pxrdsolve.solve.refine_texture`, ``--texture``) - March–Dollase preferred orientation
@@ -38,7 +39,7 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
-from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan
+from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan, structure_type_key
 from pxrdsolve.solve.fit_views import coarsen, scan_data
 from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit, splice_fits
 from pxrdsolve.solve.phases import render_extra
@@ -107,6 +108,10 @@ class RefineConfig:
     lattice: LatticeStageConfig = field(default_factory=LatticeStageConfig)
     positions: PositionStageConfig = field(default_factory=PositionStageConfig)
     top_k: int = 12
+    # and the best candidate of each of up to diverse_k structure types (space group, Wyckoff orbits) not among
+    # the top_k: a right structure type whose template's atoms sit wrong can be far down the scan's χ² order
+    diverse_k: int = 24
+    diverse_restarts: int = 1  # copies of each of those (at most ``restarts``)
     restarts: int = 2
     restart_jitter: float = 0.03
     size_bounds_angstrom: tuple[float, float] = (2.0, 5000.0)
@@ -224,6 +229,26 @@ def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: tor
     return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, inst, tex)
 
 
+def refine_indices(templates: list[SymmetricTemplate], chi2: torch.Tensor, top_k: int, diverse_k: int) -> torch.Tensor:
+    """Candidates for gradient refinement: the ``top_k`` lowest ``chi2``, then, in χ² order, the best candidate
+    (finite χ²) of each structure type (:func:`~pxrdsolve.solve.axial_scan.structure_type_key`) not among them,
+    at most ``diverse_k`` of these; none at all when ``top_k`` is 0 (no refinement, e.g. the library-only baseline)."""
+    order = torch.argsort(chi2).tolist()
+    top = order[: min(max(top_k, 0), len(order))]
+    if diverse_k > 0 and top:
+        seen = {structure_type_key(templates[b]) for b in top}
+        extra: list[int] = []
+        for b in order[len(top):]:
+            if len(extra) >= diverse_k or not math.isfinite(float(chi2[b])):
+                break
+            key = structure_type_key(templates[b])
+            if key not in seen:
+                seen.add(key)
+                extra.append(b)
+        top = top + extra
+    return torch.as_tensor(top, dtype=torch.long)
+
+
 def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, refine_size: bool,
             config: RefineConfig) -> RefineResult:
     torch.manual_seed(config.seed)
@@ -292,19 +317,21 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
     times["axial"] = time.perf_counter() - t_ax
 
     t2 = time.perf_counter()
-    top = torch.argsort(chi2)[: min(config.top_k, bsz)]
+    top = refine_indices(tpls, chi2, config.top_k, config.diverse_k)
     if top.numel() and (config.lattice.steps > 0 or config.positions.steps > 0):
-        reps = max(config.restarts, 1)
+        reps = torch.full((top.numel(),), max(config.restarts, 1), dtype=torch.long)
+        reps[min(config.top_k, bsz):] = min(max(config.diverse_restarts, 1), int(reps[0]))
+        first = torch.cumsum(reps, 0) - reps  # each candidate's first copy in the batch
         idx = top.repeat_interleave(reps)
         dev = torch.device(config.device)
         sym = SymmetricBatch.from_templates([tpls[i] for i in idx.tolist()], device=dev)
         # gradient steps on a grid of ~4 points per FWHM (long scans of sharp peaks: far fewer points)
         grad_data = coarsen(data, peak_fwhm_q(data, float(tau[idx].max())), points_per_fwhm=4.0)
-        best = gradient_refine(sym, grad_data.to(dev), tau[idx].to(dev), refine_size, config)
+        copy = torch.arange(idx.numel()) - first.repeat_interleave(reps)
+        best = gradient_refine(sym, grad_data.to(dev), tau[idx].to(dev), refine_size, config, restart=copy > 0)
         refined = sym.updated_templates(best["cell"], best["d"], best["b_orbit"])
         best = {k: ({n: t.cpu() for n, t in v.items()} if isinstance(v, dict) else v.cpu()) for k, v in best.items()}
-        loss = best["loss"].view(-1, reps)
-        pick = (loss.argmin(dim=1) + torch.arange(top.numel()) * reps).tolist()
+        pick = [int(f) + int(best["loss"][f:f + r].argmin()) for f, r in zip(first.tolist(), reps.tolist())]
         cand = [refined[j] for j in pick]
         prof_pick = {k: v[pick] for k, v in best["profile"].items()}
         ref_fit = _exact_templates(cand, data, best["tau"][pick], best["zero"][pick] if data.has_two_theta else None,

@@ -64,14 +64,16 @@ def _atanh(x: torch.Tensor) -> torch.Tensor:
 
 def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refine_size: bool, config,
                     texture: tuple[torch.Tensor, torch.Tensor] | None = None,
-                    start: dict | None = None) -> dict[str, torch.Tensor]:
+                    start: dict | None = None, restart: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Adam refinement of every crystal of ``sym`` (already replicated for restarts; ``config`` a
     :class:`~pxrdsolve.solve.refine.RefineConfig`).  Returns the best state seen per crystal:
     ``cell`` (B, 6) conventional, ``d`` (O, 3) orbit displacements (fractional, along the free basis),
     ``b_orbit`` (O,) Å², ``tau`` (B,), ``zero`` (B,), ``loss`` (B,) R_wp² with frozen reflections,
     ``num_free`` (B,) refined parameters.  ``texture``: (preferred direction (B, 3) in primitive reciprocal
     indices, refine r? (B,) bool) runs the texture stage instead (then ``march_dollase_r`` (B,) is returned
-    too); ``start``: ``zero`` (B,) and ``profile`` (name → (B,)) to start from (default: 0, the instrument)."""
+    too); ``start``: ``zero`` (B,) and ``profile`` (name → (B,)) to start from (default: 0, the instrument);
+    ``restart`` (B,) bool: the jittered copies (default: all but every ``config.restarts``-th crystal from the
+    first)."""
     lc, pc = config.lattice, config.positions
     gen = torch.Generator().manual_seed(config.seed)
     bsz = sym.num_crystals
@@ -88,7 +90,8 @@ def gradient_refine(sym: SymmetricBatch, data: FitData, tau0: torch.Tensor, refi
 
     with torch.no_grad():
         f2_frozen = f2_of(sym.crystal_batch(), q_of_hkl(lat0, hkl, cidx))
-    restart = torch.arange(bsz) % max(config.restarts, 1) > 0
+    if restart is None:
+        restart = torch.arange(bsz) % max(config.restarts, 1) > 0
     jit = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * config.restart_jitter * restart[:, None]
     u_len = _atanh(jit / lc.length_window).requires_grad_(True)
     jit_a = torch.randn(bsz, 3, generator=gen, dtype=torch.float64) * restart[:, None]
