@@ -18,7 +18,8 @@ def evaluate(
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("report"),
     size: Annotated[str, typer.Option("--size", "-s", help="Nanocrystal size τ in Å (PXRDNet convention) of the "
                                       "PXRDNet-preset targets ('auto' accepted and ignored for --manifest and "
-                                      "--realistic). The solver is told it only with --size-given.")] = "10",
+                                      "--realistic). The solver is told it only with --size-given.",
+                                      metavar="Å|auto")] = "10",
     size_given: Annotated[bool, typer.Option("--size-given", help="Tell the solver the target's size τ "
                                              "(default: size auto, as a user who does not know it).")] = False,
     z_given: Annotated[bool, typer.Option("--z-given", help="Tell the solver the reference's Z (default: Z auto; "
@@ -26,7 +27,7 @@ def evaluate(
     library_mode: Annotated[str | None, typer.Option("--library-mode", help="held-out: templates of the case's "
                                                      "own formula removed; full; both (held out, full beside). "
                                                      "[default: both for --manifest, held-out otherwise]",
-                                                     show_default=False)] = None,
+                                                     show_default=False, metavar="held-out|full|both")] = None,
     realistic: Annotated[int | None, typer.Option("--realistic", help="Make N measured-like cases from the first "
                                                   "N rows of the test CSV (Cu/Mo lab, synchrotron; size, "
                                                   "background, counting noise ...; seeded by --seed, every "
@@ -42,9 +43,11 @@ def evaluate(
                                                  "Use a composition-held-out library for --split "
                                                  "composition-heldout.")] = None,
     split: Annotated[str, typer.Option("--split", help="Label of the split: standard or composition-heldout "
-                                       "(needs a library/model built with --holdout-formulas).")] = "standard",
+                                       "(needs a library/model built with --holdout-formulas).",
+                                       metavar="standard|composition-heldout")] = "standard",
     baseline: Annotated[list[str] | None, typer.Option("--baseline", help="Baselines run in the same job: "
-                                                       "library-only (volume scan, no refinement).")] = None,
+                                                       "library-only (volume scan, no refinement).",
+                                                       metavar="library-only")] = None,
     seed: t.Seed = 0,
     shard: t.Shard = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed evaluation in -o: finished "

@@ -18,7 +18,8 @@ from pxrdsolve.cli.common import EXIT_NO_ANSWER, emit_json, handle_errors, stder
 OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output folder (rankNN.cif, results.h5, summary.json, "
                                                              "results.txt, fit.png, fit.txt).")]
 Size = Annotated[str, typer.Option("--size", "-s", help="Nanocrystal size τ in Å (PXRDNet convention; column "
-                                                        "length D = 2τ), or 'auto' (estimated, then refined).")]
+                                                        "length D = 2τ), or 'auto' (estimated, then refined).",
+                                   metavar="Å|auto")]
 P1 = Annotated[bool, typer.Option("--p1", help="Write P1 cells instead of symmetrised CIFs.")]
 Restarts = Annotated[int, typer.Option("--restarts", help="Jittered restarts per refined candidate.")]
 TopK = Annotated[int, typer.Option("--refine-top", help="Candidates given the full refinement.")]
@@ -111,10 +112,11 @@ def _report(result, out: Path, p1: bool, quiet: bool, json_out: bool) -> None:
 @handle_errors
 def solve(
     pattern: Annotated[Path, typer.Argument(help="Measured pattern (.xy, .xye, .csv, pdCIF, GSAS, .xrdml).")],
-    formula: Annotated[str, typer.Option("--formula", "-f", help="Chemical formula, e.g. SrTiO3.")],
+    formula: Annotated[str, typer.Option("--formula", "-f", help="Chemical formula, e.g. SrTiO3.",
+                                         metavar="FORMULA")],
     output: OutDir = Path("solution"),
     size: Size = "auto",
-    z: Annotated[str, typer.Option("--z", help="Formula units per cell, or 'auto'.")] = "auto",
+    z: Annotated[str, typer.Option("--z", help="Formula units per cell, or 'auto'.", metavar="Z|auto")] = "auto",
     wavelength: WavelengthOpt = None,
     space_group: Annotated[str | None, typer.Option("--space-group", help="Space group (number or symbol) "
                                                     "that candidates must have.")] = None,
@@ -130,7 +132,7 @@ def solve(
     direct: Annotated[int, typer.Option("--direct", min=0, help="Add N direct-space candidates for structure "
                                         "types the library lacks: every Wyckoff arrangement with ≤ 2 free "
                                         "coordinates (enumerated, likeliest first), then random symmetric "
-                                        "structures. Costs ~3 s plus ~20 ms per candidate.")] = 0,
+                                        "structures. Costs ~3 s plus ~20 ms per candidate.", metavar="N")] = 0,
     p1: P1 = False,
     restarts: Restarts = 2,
     refine_top: TopK = 12,
