@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -104,3 +105,25 @@ def lab_pattern(tau: float = 5000.0, counts: float = 2e4, seed: int = 0, lattice
     y = counts * y / y.max() + 200.0 + 100.0 * np.exp(-((tth - 25) / 15) ** 2)
     y = np.random.default_rng(seed).poisson(y).astype(float)
     return MeasuredPattern(q, y, None, lam, rad, "2theta", tth, "lab.xy")
+
+
+@functools.cache
+def shipped_library():
+    """The shipped prototype library, loaded once per test session."""
+    from pxrdsolve.library.store import load_library
+
+    return load_library()
+
+
+def space_group_number(rec: CrystalRecord, symprec: float = 1e-3) -> int:
+    """spglib's space-group number of a record."""
+    import spglib
+
+    return int(spglib.get_symmetry_dataset((rec.lattice, rec.frac, rec.atomic_numbers), symprec=symprec).number)
+
+
+def record_structure(rec: CrystalRecord):
+    """A record as a pymatgen Structure."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(rec.lattice), rec.atomic_numbers.tolist(), rec.frac)

@@ -3,15 +3,13 @@ reproducibility, priors, and the prototype-held-out library."""
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 
 import numpy as np
 import pytest
-import spglib
 
-from pxrdsolve.library.store import load_library
+from helpers import record_structure, shipped_library, space_group_number
 from pxrdsolve.solve.candidates_direct import DirectConfig, direct_space_candidates
 from pxrdsolve.solve.formula import parse_formula
 from pxrdsolve.solve.wyckoff import crystal_system, parse_triplet, space_group_data
@@ -45,19 +43,9 @@ Cl4 Cl 0 0 0.5 1
 """
 
 
-@functools.cache
-def _lib():
-    return load_library()
-
-
-def _spg(rec, symprec=1e-3) -> int:
-    return int(spglib.get_symmetry_dataset((rec.lattice, rec.frac, rec.atomic_numbers), symprec=symprec).number)
-
-
-def _structure(rec):
-    from pymatgen.core import Lattice, Structure
-
-    return Structure(Lattice(rec.lattice), rec.atomic_numbers.tolist(), rec.frac)
+_lib = shipped_library
+_spg = space_group_number
+_structure = record_structure
 
 
 def _same(a, b) -> bool:

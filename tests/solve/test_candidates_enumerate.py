@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
 import pytest
-import spglib
 
+from helpers import record_structure, shipped_library, space_group_number
 from pxrdsolve.crystal import CrystalRecord
-from pxrdsolve.library.store import load_library
 from pxrdsolve.solve.candidates_direct import _counts
 from pxrdsolve.solve.candidates_enumerate import (
     EnumerateConfig,
@@ -22,20 +20,9 @@ from pxrdsolve.solve.candidates_enumerate import (
 from pxrdsolve.solve.formula import parse_formula
 from pxrdsolve.solve.wyckoff import space_group_data
 
-
-@functools.cache
-def _lib():
-    return load_library()
-
-
-def _spg(rec, symprec=1e-3) -> int:
-    return int(spglib.get_symmetry_dataset((rec.lattice, rec.frac, rec.atomic_numbers), symprec=symprec).number)
-
-
-def _structure(rec):
-    from pymatgen.core import Lattice, Structure
-
-    return Structure(Lattice(rec.lattice), rec.atomic_numbers.tolist(), rec.frac)
+_lib = shipped_library
+_spg = space_group_number
+_structure = record_structure
 
 
 def _matches(rec, reference) -> bool:

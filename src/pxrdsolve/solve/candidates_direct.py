@@ -139,6 +139,14 @@ def _reachable(multiplicities: list[int], limit: int, unlimited: bool) -> int:
     return mask
 
 
+def primitive_volume(lib: PrototypeLibrary, counts: list[tuple[int, int]], volume_per_atom: float | None) -> float:
+    """Estimated primitive-cell volume (Å³): per-element volumes of the pool summed over ``counts``
+    (atomic number, atoms), or ``volume_per_atom`` × atoms."""
+    if volume_per_atom is not None:
+        return float(volume_per_atom) * sum(n for _, n in counts)
+    return float(sum(lib.elements["volume"][e] * n for e, n in counts))
+
+
 def _lattice_fits(system: str, hint: tuple[float, ...]) -> bool:
     a, b, c, al, be, ga = hint
     eq = lambda u, v: abs(u / v - 1.0) < 0.01  # noqa: E731
@@ -364,9 +372,8 @@ def _generate(lib: PrototypeLibrary, comp: Composition, sg: int, z: int, rng: np
     data = space_group_data(sg)
     counts = _counts(comp, z)
     natoms = sum(n for _, n in counts)
-    el_vol, radius = lib.elements["volume"], lib.elements["radius"]
-    v_prim = (float(volume_per_atom) * natoms if volume_per_atom is not None
-              else float(sum(el_vol[e] * n for e, n in counts)))
+    radius = lib.elements["radius"]
+    v_prim = primitive_volume(lib, counts, volume_per_atom)
     for _ in range(config.assignment_tries):
         sites = _assign(data, counts, rng)
         if sites is None:

@@ -46,6 +46,7 @@ from pxrdsolve.solve.candidates_direct import (
     _min_distances,
     _primitive,
     _symmetrise,
+    primitive_volume,
 )
 from pxrdsolve.solve.direct_prior import lattice_from_parameters, pool_cell_shapes, space_group_prior
 from pxrdsolve.solve.formula import anonymous_formula
@@ -247,16 +248,15 @@ def _structures(lib: PrototypeLibrary, data: SpaceGroupData, counts, sites: list
 
     free = sum(p.dof for _, p in sites)
     natoms = sum(n for _, n in counts)
-    el_vol, radius = lib.elements["volume"], lib.elements["radius"]
-    v_prim = (float(volume_per_atom) * natoms if volume_per_atom is not None
-              else float(sum(el_vol[e] * n for e, n in counts)))
-    volume = v_prim * data.centering_factor
+    radius = lib.elements["radius"]
+    volume = primitive_volume(lib, counts, volume_per_atom) * data.centering_factor
     free_sites = [(z, p) for z, p in sites if p.dof > 0]
     n_grid = config.grid_per_free[min(free, len(config.grid_per_free) - 1)]
     grids = [_grid(p, n_grid) for _, p in free_sites]
     combos = list(itertools.product(*[range(len(g)) for g in grids])) if grids else [()]
     fixed = np.concatenate([p.orbit(np.zeros((1, 3)))[0] for _, p in sites if p.dof == 0] or [np.zeros((0, 3))])
     fixed_z = np.concatenate([np.full(p.multiplicity, z) for z, p in sites if p.dof == 0] or [np.zeros(0, int)])
+    zs = np.concatenate([fixed_z] + [np.full(p.multiplicity, z) for z, p in free_sites]).astype(np.int64)
     shapes = _shapes(lib, data, _n_shapes(data, free, config), config)
     labels = sorted(p.label for _, p in sites)
     out = []
@@ -268,7 +268,6 @@ def _structures(lib: PrototypeLibrary, data: SpaceGroupData, counts, sites: list
         for combo in combos:
             attempts += 1
             parts = [fixed] + [p.orbit(grids[i][c][None])[0] for i, ((_, p), c) in enumerate(zip(free_sites, combo))]
-            zs = np.concatenate([fixed_z] + [np.full(p.multiplicity, z) for z, p in free_sites]).astype(np.int64)
             frac = np.concatenate(parts)
             if not _distances_ok(lat, frac, zs, radius, config.distance_factor):
                 continue
