@@ -7,8 +7,11 @@ import numpy as np
 import torch
 
 from helpers import record
-from pxrdsolve.crystal import batch_from_records
-from pxrdsolve.diffraction.reflections import q_of_hkl
+from pxrdsolve.crystal import CrystalBatch, batch_from_records
+from pxrdsolve.diffraction import reflections
+from pxrdsolve.diffraction.peaks import compute_peaks
+from pxrdsolve.diffraction.reflections import enumerate_reflections as fixed_reflections
+from pxrdsolve.diffraction.reflections import lll_basis, q_of_hkl, skewed_reductions
 from pxrdsolve.diffraction.structure_factors import box_reflections
 
 
@@ -120,3 +123,64 @@ def test_fixed_structure_factors_with_b_and_occupancy_match_box():
     f_fixed = structure_factor_squared(batch, refl.hkl, refl.crystal_index, q_box)
     assert torch.allclose(f_fixed, f_box, rtol=1e-9, atol=1e-9)
     assert float(f_box.std()) > 0
+
+
+# A cell and a skewed basis of the same lattice (M unimodular): rows of M @ L
+_REDUCED = torch.tensor([[4.0, 0.0, 0.0], [0.0, 4.5, 0.0], [0.3, 0.0, 5.0]], dtype=torch.float64)
+_SKEW = torch.tensor([[1.0, 0.0, 0.0], [7.0, 1.0, 0.0], [-5.0, 3.0, 1.0]], dtype=torch.float64)
+
+
+def _skewed_pair() -> tuple[CrystalBatch, CrystalBatch]:
+    frac = torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.1, 0.2, 0.3]], dtype=torch.float64)
+
+    def batch(lat: torch.Tensor, f: torch.Tensor) -> CrystalBatch:
+        return CrystalBatch(lat[None], f.clone().requires_grad_(True), torch.tensor([11, 17, 8]),
+                            torch.ones(3, dtype=torch.float64), torch.full((3,), 0.5, dtype=torch.float64),
+                            torch.tensor([3]))
+
+    return batch(_REDUCED, frac), batch(_SKEW @ _REDUCED, frac @ torch.linalg.inv(_SKEW))
+
+
+def test_lll_basis_is_unimodular_and_shortens_a_skewed_cell():
+    m = lll_basis((_SKEW @ _REDUCED).numpy())
+    assert round(abs(np.linalg.det(m))) == 1
+    reduced = m @ (_SKEW @ _REDUCED).numpy()
+    assert np.linalg.norm(reduced, axis=1).max() < 5.1  # the shortest basis has lengths 4, 4.5, 5.01
+
+
+def test_skewed_cell_gives_the_same_peaks_and_gradients_as_its_reduced_cell(monkeypatch):
+    """A non-reduced basis of the same lattice: the same peaks, |F|² and coordinate gradients; indices are
+    those of the cell as given (in the half space), and the box that would exceed MAX_BOX is never built."""
+    plain, skewed = _skewed_pair()
+    assert skewed_reductions(skewed.lattice, torch.tensor([10.0]))  # this cell is reduced first
+    p1 = compute_peaks(plain, 1.54, 8.0)
+    p2 = compute_peaks(skewed, 1.54, 8.0)
+    torch.testing.assert_close(p2.q_inv_angstrom, p1.q_inv_angstrom, rtol=0, atol=1e-10)
+    torch.testing.assert_close(p2.intensity, p1.intensity, rtol=1e-10, atol=0)
+    g1, = torch.autograd.grad(p1.intensity.sum(), plain.frac)
+    g2, = torch.autograd.grad(p2.intensity.sum(), skewed.frac)
+    # x' = x M⁻¹, so dI/dx = dI/dx' M⁻ᵀ
+    torch.testing.assert_close(g2 @ torch.linalg.inv(_SKEW).T, g1, rtol=1e-9, atol=1e-6)
+    # indices of the skewed cell: Q from them and the skewed lattice is the reported Q
+    refl = fixed_reflections(skewed.lattice, 8.0)
+    q = q_of_hkl(skewed.lattice, refl.hkl, refl.crystal_index)
+    assert float(q.max()) <= 8.0 + 1e-9 and refl.hkl.shape[0] == fixed_reflections(plain.lattice, 8.0).hkl.shape[0]
+    first = [next(v for v in h if v != 0) for h in refl.hkl.tolist()]
+    assert min(first) > 0
+    # the path as given (reduction switched off) agrees too
+    monkeypatch.setattr(reflections, "SKEW_MIN_BOX", 10**12)
+    assert not skewed_reductions(skewed.lattice, torch.tensor([8.0]))
+    p3 = compute_peaks(skewed, 1.54, 8.0)
+    torch.testing.assert_close(p3.intensity, p2.intensity, rtol=1e-10, atol=0)
+
+
+def test_very_skewed_rhombohedral_cell_is_simulated_not_refused():
+    """A primitive rhombohedral cell with 56 Å vectors (hexagonal a = 4.16 Å, c = 167 Å) at Q ≤ 11.3 Å⁻¹ has
+    a 4·10⁶-point box as given; reduced, it is simulated (regression: solve stopped on such a candidate)."""
+    lat = torch.tensor([[2.07988, 1.20082, 55.81392], [-2.07988, 1.20082, 55.81392], [0.0, -2.40164, 55.81392]],
+                       dtype=torch.float64)
+    crystal = CrystalBatch(lat[None], torch.tensor([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]], dtype=torch.float64),
+                           torch.tensor([11, 53]), torch.ones(2, dtype=torch.float64),
+                           torch.full((2,), 0.5, dtype=torch.float64), torch.tensor([2]))
+    peaks = compute_peaks(crystal, 0.7093, 11.35)
+    assert peaks.q_inv_angstrom.numel() > 100

@@ -31,7 +31,14 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch
 from pxrdsolve.diffraction.form_factors import MOTT_BETHE, _table, form_factor
-from pxrdsolve.diffraction.reflections import MAX_BOX, Reflections, reciprocal_lattice
+from pxrdsolve.diffraction.reflections import (
+    MAX_BOX,
+    Reflections,
+    original_indices,
+    reciprocal_lattice,
+    reduced_batch_basis,
+    skewed_reductions,
+)
 from pxrdsolve.errors import InputError
 from pxrdsolve.ops.fft import complex_mul
 from pxrdsolve.ops.scatter import repeat_segments, scatter_sum
@@ -283,8 +290,31 @@ def box_reflections(
     ``compute_dtype`` sets the precision of the phase sums.  With float32 (what ``simulate`` uses)
     the phase factors are rounded to a fixed-point grid of 2^-23 (2^-22 above 32 atoms, …) and
     summed exactly, so a crystal's |F|² are the same bits in any batch, shard or thread count
-    (not differentiable in that mode).
+    (not differentiable in that mode).  A skewed cell is summed in its LLL-reduced basis (same lattice,
+    same Q and |F|²) and its indices are given in the cell as passed
+    (:func:`~pxrdsolve.diffraction.reflections.skewed_reductions`).
     """
+    q_max = torch.full((crystals.num_crystals,), float(q_max_inv_angstrom), dtype=torch.float64)
+    reductions = skewed_reductions(crystals.lattice, q_max)
+    if not reductions:
+        return _box_reflections(crystals, q_max_inv_angstrom, q_min_inv_angstrom, compute_dtype)
+    dev = crystals.lattice.device
+    m, inv_t = reduced_batch_basis(crystals.num_crystals, reductions, dev)
+    m_inv = torch.linalg.inv(m.to(crystals.frac.dtype))  # x' = x M⁻¹ (exact: M is unimodular)
+    frac = torch.einsum("ni,nij->nj", crystals.frac, m_inv.index_select(0, crystals.batch))
+    reduced = crystals.with_(lattice=m.to(crystals.lattice.dtype) @ crystals.lattice, frac=frac)
+    refl, q, fsq = _box_reflections(reduced, q_max_inv_angstrom, q_min_inv_angstrom, compute_dtype)
+    hkl = original_indices(refl.hkl, inv_t, refl.crystal_index)
+    return Reflections(hkl, refl.crystal_index), q, fsq
+
+
+def _box_reflections(
+    crystals: CrystalBatch,
+    q_max_inv_angstrom: float,
+    q_min_inv_angstrom: float = 0.0,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple[Reflections, torch.Tensor, torch.Tensor]:
+    """:func:`box_reflections` of cells as they are."""
     dev = crystals.lattice.device
     cdt = compute_dtype or crystals.frac.dtype
     bsz = crystals.num_crystals
