@@ -47,7 +47,8 @@ class ObjectiveConfig:
     wavelength data reach 15 Å⁻¹ and more, which costs time and adds little for small cells)."""
 
     background_terms: int = 5  # Chebyshev terms (in Q); more for sharp peaks, see background_terms_max
-    background_terms_max: int = 40  # up to this many when the peaks are narrow: one per ~20 FWHM of the range
+    background_terms_max: int = 40  # up to this many when the peaks are narrow: see background_fwhm_per_term
+    background_fwhm_per_term: float = 4.0  # one Chebyshev term per this many (narrowest) peak FWHM of the Q span
     weighting: str = "auto"
     poisson_floor: float = 1.0
     max_points: int = 1500
@@ -201,7 +202,8 @@ def background_terms(config: ObjectiveConfig, q_span_inv_angstrom: float, narrow
     n = config.background_terms
     if n <= 0 or narrowest_fwhm_q is None or narrowest_fwhm_q <= 0.0:
         return n
-    return max(n, min(config.background_terms_max, int(q_span_inv_angstrom / (20.0 * narrowest_fwhm_q))))
+    per_term = config.background_fwhm_per_term * narrowest_fwhm_q
+    return max(n, min(config.background_terms_max, int(q_span_inv_angstrom / per_term)))
 
 
 def fit_instrument(config: ObjectiveConfig, radiation: Radiation, two_theta_data: bool) -> Instrument | None:

@@ -22,6 +22,9 @@ parameters, so the space group is kept exactly.  Passes:
 6. **polish** (:mod:`pxrdsolve.solve.polish`) - Levenberg–Marquardt on every refined parameter (cell, coordinates,
    B, τ, zero, displacement, uncalibrated instrument widths, texture) for the few best candidates.
 
+Texture and polish go to the best candidate of each of the best structure types first (:func:`distinct_first`), so
+that a structure and its lower-symmetry variants are compared after the same stages.
+
 The best parameters seen per candidate are kept, and a final exact evaluation (fresh reflections,
 form factors, merged peaks) replaces a candidate's result by its start whenever refinement did not
 improve the exact fit: refinement never makes a candidate worse.
@@ -229,6 +232,21 @@ def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: tor
     return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, inst, tex)
 
 
+def distinct_first(templates: list[SymmetricTemplate], indices: list[int], score: np.ndarray) -> list[int]:
+    """``indices`` by ascending ``score``, the best of each structure type
+    (:func:`~pxrdsolve.solve.axial_scan.structure_type_key`) first and then the others: the texture and polish
+    stages, which take the first few, then compare the best of different types (a cubic structure and its
+    tetragonal variants), not several copies of one type from different library entries."""
+    first: list[int] = []
+    rest: list[int] = []
+    seen: set[tuple] = set()
+    for b in sorted(indices, key=lambda i: float(score[i])):
+        key = structure_type_key(templates[b])
+        (rest if key in seen else first).append(b)
+        seen.add(key)
+    return first + rest
+
+
 def refine_indices(templates: list[SymmetricTemplate], chi2: torch.Tensor, top_k: int, diverse_k: int) -> torch.Tensor:
     """Candidates for gradient refinement: the ``top_k`` lowest ``chi2``, then, in χ² order, the best candidate
     (finite χ²) of each structure type (:func:`~pxrdsolve.solve.axial_scan.structure_type_key`) not among them,
@@ -376,14 +394,16 @@ def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, r
                 num_params[b] = n_model(tpls[b])
     times["promote"] = time.perf_counter() - t3
     t4 = time.perf_counter()
-    textured = refine_texture(tpls, top.tolist(), data, tau, zero, profile, chi2, num_params, base_params, n_model,
-                              refine_size, config, _exact_templates)
+    score = penalised_chi2(chi2.numpy(), model_counts(), data.n_points)
+    textured = refine_texture(tpls, distinct_first(tpls, top.tolist(), score), data, tau, zero, profile, chi2,
+                              num_params, base_params, n_model, refine_size, config, _exact_templates)
     times["texture"] = time.perf_counter() - t4
     t5 = time.perf_counter()
     polished: list[int] = []
     if config.polish.enabled and top.numel():
         score = penalised_chi2(chi2.numpy(), model_counts(), data.n_points)
-        polished = polish_candidates(tpls, top.tolist(), data, tau, zero, profile, chi2, score, refine_size, config,
+        pick = distinct_first(tpls, top.tolist(), score)[: max(config.polish.top, 0)]
+        polished = polish_candidates(tpls, pick, data, tau, zero, profile, chi2, score, refine_size, config,
                                      _exact_templates)
     times["polish"] = time.perf_counter() - t5
 
