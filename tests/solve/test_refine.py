@@ -115,7 +115,7 @@ def test_default_wavelength_of_q_data_stays_below_90_degrees():
 
 def test_refines_the_best_candidate_of_a_further_structure_type_beyond_top_k():
     from pxrdsolve.solve.axial_scan import structure_type_key
-    from pxrdsolve.solve.refine import refine_indices
+    from pxrdsolve.solve.refine_order import refine_indices
     from pxrdsolve.structure.template import symmetric_template
 
     a, c = 4.594, 2.959
@@ -140,15 +140,3 @@ def test_refines_the_best_candidate_of_a_further_structure_type_beyond_top_k():
     assert refine_indices(tpls, chi2, 2, 0).tolist() == [0, 1]
     assert refine_indices(tpls, chi2, 0, 4).tolist() == []  # top_k 0: nothing refined
     assert refine_indices(tpls, torch.tensor([1.0, 2.0, 3.0, float("inf"), float("nan")]), 2, 4).tolist() == [0, 1]
-
-
-def test_distinct_first_puts_the_best_of_each_structure_type_first(monkeypatch):
-    """Later stages take the first few of this order: three copies of one type (scores 1, 2, 3) and the best of
-    two further types (4, 6) give type A's best, then B's, then C's, then the other copies by score."""
-    from pxrdsolve.solve import refine
-
-    monkeypatch.setattr(refine, "structure_type_key", lambda t: t)  # the "templates" here are their type keys
-    types = ["A", "A", "B", "A", "C", "B"]
-    score = np.array([1.0, 2.0, 4.0, 3.0, 6.0, 5.0])
-    assert refine.distinct_first(types, [0, 1, 2, 3, 4, 5], score) == [0, 2, 4, 1, 3, 5]
-    assert refine.distinct_first(types, [3, 5, 1], score) == [1, 5, 3]

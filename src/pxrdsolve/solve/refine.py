@@ -22,7 +22,8 @@ parameters, so the space group is kept exactly.  Passes:
 6. **polish** (:mod:`pxrdsolve.solve.polish`) - Levenberg–Marquardt on every refined parameter (cell, coordinates,
    B, τ, zero, displacement, uncalibrated instrument widths, texture) for the few best candidates.
 
-Texture and polish go to the best candidate of each of the best structure types first (:func:`distinct_first`), so
+Texture and polish go to the best candidate of each of the best structure types first
+(:func:`~pxrdsolve.solve.refine_order.distinct_first`), so
 that a structure and its lower-symmetry variants are compared after the same stages.
 
 The best parameters seen per candidate are kept, and a final exact evaluation (fresh reflections,
@@ -42,12 +43,13 @@ import torch
 
 from pxrdsolve.crystal import CrystalBatch, CrystalRecord, batch_from_records
 from pxrdsolve.diffraction.peaks import compute_peaks
-from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan, structure_type_key
+from pxrdsolve.solve.axial_scan import AxialScanConfig, axial_scan
 from pxrdsolve.solve.fit_views import coarsen, scan_data
 from pxrdsolve.solve.objective import FitData, LinearFit, ObjectiveConfig, fit_metrics, linear_fit, splice_fits
 from pxrdsolve.solve.phases import render_extra
 from pxrdsolve.solve.polish import PolishConfig, polish_candidates
 from pxrdsolve.solve.refine_gradient import gradient_refine
+from pxrdsolve.solve.refine_order import distinct_first, refine_indices
 from pxrdsolve.solve.refine_texture import has_texture, refine_texture
 from pxrdsolve.solve.render import peak_fwhm_q, profile_defaults, profile_tensors, render_sticks, stick_pad
 from pxrdsolve.solve.scan import ScanConfig, scan_broadening, scan_scales, volume_scan
@@ -230,41 +232,6 @@ def _exact_templates(templates: list[SymmetricTemplate], data: FitData, tau: tor
         to_prim = torch.as_tensor(np.stack([t.to_primitive for t in templates]), dtype=torch.float64)
         tex = (primitive_direction(tex[0], to_prim), tex[1])
     return _exact(batch_from_records([t.primitive_record() for t in templates]), data, tau, zero, inst, tex)
-
-
-def distinct_first(templates: list[SymmetricTemplate], indices: list[int], score: np.ndarray) -> list[int]:
-    """``indices`` by ascending ``score``, the best of each structure type
-    (:func:`~pxrdsolve.solve.axial_scan.structure_type_key`) first and then the others: the texture and polish
-    stages, which take the first few, then compare the best of different types (a cubic structure and its
-    tetragonal variants), not several copies of one type from different library entries."""
-    first: list[int] = []
-    rest: list[int] = []
-    seen: set[tuple] = set()
-    for b in sorted(indices, key=lambda i: float(score[i])):
-        key = structure_type_key(templates[b])
-        (rest if key in seen else first).append(b)
-        seen.add(key)
-    return first + rest
-
-
-def refine_indices(templates: list[SymmetricTemplate], chi2: torch.Tensor, top_k: int, diverse_k: int) -> torch.Tensor:
-    """Candidates for gradient refinement: the ``top_k`` lowest ``chi2``, then, in χ² order, the best candidate
-    (finite χ²) of each structure type (:func:`~pxrdsolve.solve.axial_scan.structure_type_key`) not among them,
-    at most ``diverse_k`` of these; none at all when ``top_k`` is 0 (no refinement, e.g. the library-only baseline)."""
-    order = torch.argsort(chi2).tolist()
-    top = order[: min(max(top_k, 0), len(order))]
-    if diverse_k > 0 and top:
-        seen = {structure_type_key(templates[b]) for b in top}
-        extra: list[int] = []
-        for b in order[len(top):]:
-            if len(extra) >= diverse_k or not math.isfinite(float(chi2[b])):
-                break
-            key = structure_type_key(templates[b])
-            if key not in seen:
-                seen.add(key)
-                extra.append(b)
-        top = top + extra
-    return torch.as_tensor(top, dtype=torch.long)
 
 
 def _refine(records: list[CrystalRecord], data: FitData, size_angstrom: float, refine_size: bool,
