@@ -14,7 +14,7 @@ from pxrdsolve.solve.objective import prepare_fit_data
 from pxrdsolve.solve.rank import RankConfig, rank_and_merge
 from pxrdsolve.solve.refine import LatticeStageConfig, PositionStageConfig, RefineConfig, refine_candidates
 from pxrdsolve.solve.types import Candidate
-from pxrdsolve.solve.verdict import AMBIGUOUS, NO_SOLUTION, SOLVED, decide
+from pxrdsolve.solve.verdict import AMBIGUOUS, NO_SOLUTION, SOLVED, VerdictConfig, decide
 
 CFG = RefineConfig(top_k=6, restarts=1, lattice=LatticeStageConfig(steps=25),
                    positions=PositionStageConfig(steps=0, enabled=False))
@@ -76,8 +76,9 @@ def _fake(excess: float, net: float):
 
 def test_verdict_rules():
     assert decide([]).label == NO_SOLUTION
-    assert decide([_fake(0.05, 0.05)]).label == SOLVED
-    assert math.isinf(decide([_fake(0.05, 0.05)]).margin)
+    lone = decide([_fake(0.05, 0.05)])  # a good fit, but nothing to compare it with
+    assert lone.label == AMBIGUOUS and math.isinf(lone.margin) and "no other distinct structure" in lone.reason
+    assert decide([_fake(0.05, 0.05)], VerdictConfig(solved_needs_alternative=False)).label == SOLVED
     assert decide([_fake(0.05, 0.05), _fake(0.051, 0.051)]).label == AMBIGUOUS
     assert decide([_fake(0.05, 0.05), _fake(0.2, 0.2)]).label == SOLVED
     assert decide([_fake(0.3, 0.3), _fake(0.6, 0.6)]).label == AMBIGUOUS
@@ -89,9 +90,10 @@ def test_verdict_excess_limit_depends_on_the_noise_model():
     `ambiguous` without a noise model (unit weights: the excess still holds the noise, limit 0.075)."""
     counts = SimpleNamespace(metrics={"r_excess": 0.1, "r_wp_net": 0.12, "r_exp_net": 0.07})
     no_model = SimpleNamespace(metrics={"r_excess": 0.1, "r_wp_net": 0.1, "r_exp_net": math.nan})
-    assert decide([counts]).label == SOLVED
-    assert decide([no_model]).label == AMBIGUOUS
-    assert decide([_fake(0.07, 0.07)]).label == SOLVED
+    rival = _fake(0.5, 0.5)  # a distinct runner-up far behind, so that the excess limit decides
+    assert decide([counts, rival]).label == SOLVED
+    assert decide([no_model, rival]).label == AMBIGUOUS
+    assert decide([_fake(0.07, 0.07), rival]).label == SOLVED
 
 
 def test_verdict_needs_a_significant_gap_in_correlated_noise_units():

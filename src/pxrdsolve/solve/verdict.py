@@ -10,9 +10,10 @@
   parameters paid for.  On measured data a large R_wp margin can rest on one smooth misfit spread
   over many correlated points; the significance discounts it.
 
-``solved`` needs a good fit and a clear margin; ``ambiguous`` a usable fit with a small margin or
-a mediocre fit; otherwise ``no confident solution`` (the CLI exits with status 1 and presents no
-answer as if it were one).  Thresholds were set on simulated patterns (see :class:`VerdictConfig`).
+``solved`` needs a good fit and a clear margin to a second distinct structure; ``ambiguous`` a usable fit
+with a small margin or none to judge, or a mediocre fit; otherwise ``no confident solution`` (the CLI exits
+with status 1 and presents no answer as if it were one).  Thresholds were set on simulated patterns (see
+:class:`VerdictConfig`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class VerdictConfig:
     usable_max_excess: float = 0.3
     min_margin: float = 0.5
     min_significance: float = 50.0
+    # `solved` claims the answer is the structure, not only that it fits: with one distinct candidate there is
+    # no margin to judge (realistic test case Cs4Au6S5: a wrong one-entry library answer at excess 0.141)
+    solved_needs_alternative: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,10 @@ def decide(ranked: list, config: VerdictConfig = VerdictConfig()) -> Verdict:
     if excess > solved_max:
         return Verdict(AMBIGUOUS, f"mediocre best fit (excess R_wp {excess:.3f} > {solved_max})", excess, margin,
                        sig)
+    if len(ranked) == 1 and config.solved_needs_alternative:
+        # nothing else was refined to a distinct structure: the fit is checked, its uniqueness is not
+        return Verdict(AMBIGUOUS, f"usable fit (excess R_wp {excess:.3f}) but no other distinct structure to compare "
+                       "it with; check it independently", excess, margin, sig)
     if margin < config.min_margin:
         return Verdict(AMBIGUOUS, f"next distinct structure fits almost as well (margin {margin:.1%})", excess,
                        margin, sig)
