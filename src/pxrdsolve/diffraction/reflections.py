@@ -41,6 +41,23 @@ def reciprocal_lattice(lattice: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(lattice).transpose(-1, -2)
 
 
+def box_extent(lattice: torch.Tensor, q_max: torch.Tensor) -> torch.Tensor:
+    """(B, 3) integer H, K, L bounding every reflection with Q ≤ q_max (B,) Å⁻¹: H = ⌊g_max·|a|⌋ (likewise K, L)."""
+    g_max = q_max.double() / (2.0 * math.pi)
+    lengths = torch.linalg.norm(lattice.detach().double(), dim=-1)
+    return torch.floor(g_max[:, None] * lengths * (1 + 1e-9) + 1e-9).long()
+
+
+def half_box_dims(ext: torch.Tensor) -> torch.Tensor:
+    """(B, 3) sizes of the half box 0 ≤ h ≤ H, |k| ≤ K, |l| ≤ L of extents ``ext`` (B, 3)."""
+    return torch.stack([ext[:, 0] + 1, 2 * ext[:, 1] + 1, 2 * ext[:, 2] + 1], dim=1)
+
+
+def half_box_points(ext: torch.Tensor) -> torch.Tensor:
+    """(B,) points of each half box of extents ``ext`` (B, 3)."""
+    return half_box_dims(ext).prod(dim=1)
+
+
 def lll_basis(lattice: np.ndarray, delta: float = 0.75) -> np.ndarray:
     """Integer unimodular M (3, 3) with M @ lattice an LLL-reduced basis (rows, Å) of the same lattice."""
     basis = np.array(lattice, dtype=np.float64)
@@ -81,10 +98,9 @@ def skewed_reductions(lattice: torch.Tensor, q_max: torch.Tensor) -> dict[int, t
     sphere it must hold (see :data:`SKEW_FACTOR`), its crystal index → M (3, 3) int64 of :func:`lll_basis`.
     Cells that are reduced enough are left out (usually all of them)."""
     lat = lattice.detach().to(torch.float64).cpu()
-    g_max = q_max.detach().to(torch.float64).cpu().expand(lat.shape[0]) / (2.0 * math.pi)
-    ext = torch.floor(g_max[:, None] * torch.linalg.norm(lat, dim=-1) * (1 + 1e-9) + 1e-9)
-    box = (ext[:, 0] + 1) * (2 * ext[:, 1] + 1) * (2 * ext[:, 2] + 1)
-    sphere = (2.0 / 3.0) * math.pi * g_max**3 * torch.linalg.det(lat).abs() + 1.0
+    q = q_max.detach().to(torch.float64).cpu().expand(lat.shape[0])
+    box = half_box_points(box_extent(lat, q)).double()
+    sphere = (2.0 / 3.0) * math.pi * (q / (2.0 * math.pi)) ** 3 * torch.linalg.det(lat).abs() + 1.0
     skewed = torch.nonzero((box > SKEW_FACTOR * sphere) & (box > SKEW_MIN_BOX)).squeeze(1).tolist()
     out = {}
     for b in skewed:
@@ -148,9 +164,8 @@ def original_indices(hkl_reduced: torch.Tensor, inv_t: torch.Tensor, crystal_ind
 def _enumerate(lat: torch.Tensor, q_max: torch.Tensor, q_min_inv_angstrom: float) -> Reflections:
     """:func:`enumerate_reflections` of float64 cells ``lat`` (B, 3, 3), ``q_max`` (B,), as they are."""
     g_max = q_max / (2.0 * math.pi)
-    lengths = torch.linalg.norm(lat, dim=-1)  # (B, 3)
-    hmax = torch.floor(g_max[:, None] * lengths * (1 + 1e-9) + 1e-9).long()  # (B, 3)
-    dims = torch.stack([hmax[:, 0] + 1, 2 * hmax[:, 1] + 1, 2 * hmax[:, 2] + 1], dim=1)  # h >= 0 half
+    hmax = box_extent(lat, q_max)  # (B, 3)
+    dims = half_box_dims(hmax)  # h >= 0 half
     counts = dims.prod(dim=1)
     if bool((counts > MAX_BOX).any()):
         raise InputError("cell too large for this Q range (too many reflections): check the lattice")

@@ -34,6 +34,8 @@ from pxrdsolve.diffraction.form_factors import MOTT_BETHE, _table, form_factor
 from pxrdsolve.diffraction.reflections import (
     MAX_BOX,
     Reflections,
+    box_extent,
+    half_box_points,
     original_indices,
     reciprocal_lattice,
     reduced_batch_basis,
@@ -42,13 +44,6 @@ from pxrdsolve.diffraction.reflections import (
 from pxrdsolve.errors import InputError
 from pxrdsolve.ops.fft import complex_mul
 from pxrdsolve.ops.scatter import repeat_segments, scatter_sum
-
-
-def box_extent(lattice: torch.Tensor, q_max: torch.Tensor) -> torch.Tensor:
-    """(B, 3) integer H, K, L bounding every reflection with Q ≤ q_max (Å⁻¹)."""
-    g_max = q_max.double() / (2.0 * math.pi)
-    lengths = torch.linalg.norm(lattice.detach().double(), dim=-1)
-    return torch.floor(g_max[:, None] * lengths * (1 + 1e-9) + 1e-9).long()
 
 
 def _phase_table(coord: torch.Tensor, n_max: int, negative: bool, cdtype: torch.dtype):
@@ -324,8 +319,7 @@ def _box_reflections(
         return Reflections(torch.zeros(0, 3, dtype=torch.long, device=dev), empty), zero, zero
     q_max = torch.full((bsz,), float(q_max_inv_angstrom), dtype=torch.float64, device=dev)
     ext = box_extent(crystals.lattice, q_max)
-    box = (ext[:, 0] + 1) * (2 * ext[:, 1] + 1) * (2 * ext[:, 2] + 1)
-    if int(box.max()) > MAX_BOX:
+    if int(half_box_points(ext).max()) > MAX_BOX:
         raise InputError("cell too large for this Q range (too many reflections): check the lattice")
     coeff_all, _ = _table()
     coeff_all = coeff_all.to(device=dev, dtype=cdt)
